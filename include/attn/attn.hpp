@@ -1,0 +1,9 @@
+// The whole public API of attn.
+#pragma once
+
+#include "attn/error.hpp"
+#include "attn/mask.hpp"
+#include "attn/modules.hpp"
+#include "attn/ops.hpp"
+#include "attn/rng.hpp"
+#include "attn/tensor.hpp"

@@ -1,0 +1,48 @@
+// The one table of error budgets: relative error against a float64 (or long
+// double) oracle computed in the test from the same float32 inputs.
+//
+// Errors are norm-wise, ||got - want||_2 / ||want||_2 over a whole output, so a
+// budget does not depend on one tiny element. With unit roundoff u = eps_f32 / 2:
+//  - a kernel that accumulates in double and rounds once to float is within u per
+//    element; kReferenceBudget allows 4 eps for the rounding of intermediate
+//    float results it returns (weights, then output);
+//  - a chain that accumulates in float over reductions of lengths n_1, n_2, ... is
+//    within gamma_n = n u with n = n_1 + n_2 + ... (Higham's bound for recursive
+//    summation); the softmax turns a relative score error d into a weight error of
+//    at most 2 |s| d, and scores of unit-variance inputs stay below 8 in the tests,
+//    hence the factor 16.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace attn::test {
+
+inline constexpr double kEpsF32 = std::numeric_limits<float>::epsilon();
+inline constexpr double kReferenceBudget = 4 * kEpsF32;
+inline constexpr double kSoftmaxGain = 16;
+
+// Budget for float32 accumulation over the given chain of reduction lengths.
+inline double float_chain_budget(const std::vector<std::int64_t>& reduction_lengths) {
+  double n = 0;
+  for (std::int64_t len : reduction_lengths) n += static_cast<double>(len);
+  return kSoftmaxGain * (n + 4) * kEpsF32 / 2;
+}
+
+// ||got - want|| / ||want||; 0 when both are zero, infinity when only want is.
+template <class A, class B>
+double relative_error(const A& got, const B& want) {
+  if (got.size() != want.size()) return std::numeric_limits<double>::infinity();
+  long double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const long double d = static_cast<long double>(got[i]) - static_cast<long double>(want[i]);
+    diff += d * d;
+    norm += static_cast<long double>(want[i]) * static_cast<long double>(want[i]);
+  }
+  if (norm == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return static_cast<double>(std::sqrt(diff / norm));
+}
+
+}  // namespace attn::test
