@@ -58,7 +58,7 @@ class AdditiveAttention : public Module {
   Linear W_q, W_k, w_v;
   double dropout;
   MaskFill fill = MaskFill::d2l;  // the documents' convention; neg_inf for zeros
-  Tensor attention_weights;       // (B, Lq, Lk) of the last forward, before dropout
+  Tensor attention_weights;       // (B, Lq, Lk) of the last forward, after dropout
 
  private:
   Rng dropout_rng_;

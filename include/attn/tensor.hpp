@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -291,9 +292,10 @@ class BasicTensor {
     if (src.shape_ != shape_)
       detail::throw_tensor_error("copy_from: source shape " + shape_str(src.shape_) +
                                  " differs from destination " + shape_str(shape_));
+    // Through a copy, so that overlapping views of one storage are safe.
     const std::vector<T> values = src.to_vector();
-    const T* in = values.data();
-    for_each([&in](T& x) { x = *in++; });
+    std::size_t next = 0;
+    for_each([&](T& x) { x = values[next++]; });
   }
 
  private:
@@ -320,23 +322,24 @@ using BoolTensor = BasicTensor<bool>;
 using IndexTensor = BasicTensor<std::int64_t>;
 
 namespace detail {
-// Strides for `new_shape` over a view of `shape`/`strides`, or empty when the
+// Strides for `new_shape` over a view of `shape`/`strides`, or nullopt when the
 // elements cannot be addressed that way without a copy (PyTorch's view rule).
-Shape reshape_strides(const Shape& shape, const Shape& strides, const Shape& new_shape);
+std::optional<Shape> reshape_strides(const Shape& shape, const Shape& strides,
+                                     const Shape& new_shape);
 Shape infer_reshape(const Shape& shape, Shape new_shape);
 }  // namespace detail
 
 template <class T>
 BasicTensor<T> BasicTensor<T>::reshape(Shape shape) const {
   shape = detail::infer_reshape(shape_, std::move(shape));
-  Shape strides = detail::reshape_strides(shape_, strides_, shape);
-  if (strides.empty() && !shape.empty())
+  std::optional<Shape> strides = detail::reshape_strides(shape_, strides_, shape);
+  if (!strides)
     detail::throw_tensor_error("reshape: a view of shape " + shape_str(shape_) + " with strides " +
                                shape_str(strides_) + " cannot be read as " + shape_str(shape) +
                                " without a copy; call contiguous() first");
   BasicTensor t = *this;
   t.shape_ = std::move(shape);
-  t.strides_ = std::move(strides);
+  t.strides_ = std::move(*strides);
   return t;
 }
 

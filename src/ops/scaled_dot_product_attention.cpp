@@ -1,0 +1,144 @@
+// scaled_dot_product_attention and dot_product_attention: validation, layout
+// and the choice of kernel.
+#include <cmath>
+
+#include "attn/ops.hpp"
+#include "kernels/reference/reference.hpp"
+#include "mask_view.hpp"
+#include "ops/check.hpp"
+
+namespace attn {
+
+std::string to_string(Kernel kernel) {
+  switch (kernel) {
+    case Kernel::automatic: return "automatic";
+    case Kernel::reference: return "reference";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr std::string_view kOp = "scaled_dot_product_attention";
+
+std::string shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
+  return detail::describe("query", q) + ", " + detail::describe("key", k) + ", " +
+         detail::describe("value", v);
+}
+
+// Checks q (B, Hq, Lq, Dk), k (B, Hkv, Lk, Dk), v (B, Hkv, Lk, Dv) against each other.
+void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v) {
+  const auto mismatch = [&](const std::string& what) {
+    detail::fail(kOp, what + "; " + shapes(q, k, v));
+  };
+  if (q.size(0) != k.size(0) || q.size(0) != v.size(0))
+    mismatch("query, key and value must have the same batch size");
+  if (k.size(1) != v.size(1)) mismatch("key and value must have the same number of heads");
+  if (k.size(1) == 0 ? q.size(1) != 0 : q.size(1) % k.size(1) != 0)
+    mismatch("query heads (" + std::to_string(q.size(1)) +
+             ") must be a multiple of key/value heads (" + std::to_string(k.size(1)) + ")");
+  if (k.size(2) != v.size(2)) mismatch("key and value must have the same length");
+  if (q.size(3) != k.size(3)) mismatch("query and key must have the same head dim");
+}
+
+AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                    const Tensor* out_in, const SdpaOptions& options) {
+  const std::int64_t rank = q_in.rank();
+  if ((rank != 3 && rank != 4) || k_in.rank() != rank || v_in.rank() != rank)
+    detail::fail(kOp, "query, key and value must all be 4-D (B, H, L, D) or all 3-D (B, L, D); " +
+                          shapes(q_in, k_in, v_in));
+  // 3-D inputs are one head.
+  const auto as_heads = [rank](const Tensor& t) { return rank == 3 ? t.unsqueeze(1) : t; };
+  const Tensor q = as_heads(q_in), k = as_heads(k_in), v = as_heads(v_in);
+  check_qkv(q, k, v);
+
+  const std::int64_t B = q.size(0), Hq = q.size(1), Lq = q.size(2), Dk = q.size(3);
+  const std::int64_t Hkv = k.size(1), Lk = k.size(2), Dv = v.size(3);
+  const Shape out_shape = rank == 3 ? Shape{B, Lq, Dv} : Shape{B, Hq, Lq, Dv};
+
+  Tensor out;
+  if (out_in != nullptr) {
+    if (out_in->shape() != out_shape)
+      detail::fail(kOp, "out " + out_in->shape_string() + " must have the output's shape " +
+                            shape_str(out_shape) + "; " + shapes(q_in, k_in, v_in));
+    out = *out_in;
+  } else {
+    out = Tensor::empty(out_shape);
+  }
+
+  const double scale = options.scale.value_or(Dk > 0 ? 1.0 / std::sqrt(static_cast<double>(Dk)) : 1.0);
+  if (!std::isfinite(scale))
+    detail::fail(kOp, "scale must be finite, got " + std::to_string(scale) + "; " +
+                          shapes(q_in, k_in, v_in));
+  detail::check_probability(kOp, "dropout p", options.dropout.p);
+  const detail::MaskView mask = detail::resolve_mask(kOp, options.mask, B, Hq, Lq, Lk);
+
+  AttentionResult result;
+  result.lse = Tensor::empty({B, Hq, Lq});
+  if (options.need_weights) result.weights = Tensor::empty({B, Hq, Lq, Lk});
+
+  const Tensor out4 = as_heads(out);
+  detail::SdpaParams p;
+  p.batch = B;
+  p.q_heads = Hq;
+  p.kv_heads = Hkv;
+  p.queries = Lq;
+  p.keys = Lk;
+  p.key_dim = Dk;
+  p.value_dim = Dv;
+  p.q = q.data();
+  p.q_stride = detail::Strides4::of(q);
+  p.k = k.data();
+  p.k_stride = detail::Strides4::of(k);
+  p.v = v.data();
+  p.v_stride = detail::Strides4::of(v);
+  p.out = out4.data();
+  p.out_stride = detail::Strides4::of(out4);
+  p.lse = result.lse.data();
+  p.weights = options.need_weights ? result.weights.data() : nullptr;
+  p.mask = &mask;
+  p.dropout = options.dropout;
+  p.fill = options.fill;
+  p.scale = scale;
+
+  // The fused CPU kernel will take Kernel::automatic; until then the reference
+  // serves both, and says so.
+  detail::sdpa_reference(p);
+  result.kernel = Kernel::reference;
+  result.kernel_reason = options.kernel == Kernel::reference
+                             ? "requested"
+                             : "the reference kernel is the only implementation of this op";
+
+  result.out = out;
+  if (rank == 3) {
+    result.lse = result.lse.select(1, 0);
+    if (options.need_weights) result.weights = result.weights.select(1, 0);
+  }
+  return result;
+}
+
+}  // namespace
+
+AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const SdpaOptions& options) {
+  return run(q, k, v, nullptr, options);
+}
+
+AttentionResult scaled_dot_product_attention_into(const Tensor& q, const Tensor& k,
+                                                  const Tensor& v, const Tensor& out,
+                                                  const SdpaOptions& options) {
+  return run(q, k, v, &out, options);
+}
+
+AttentionResult dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                      const SdpaOptions& options) {
+  if (options.scale)
+    detail::fail("dot_product_attention",
+                 "is unscaled (scale 1); use scaled_dot_product_attention for scale " +
+                     std::to_string(*options.scale));
+  SdpaOptions unscaled = options;
+  unscaled.scale = 1.0;
+  return scaled_dot_product_attention(q, k, v, unscaled);
+}
+
+}  // namespace attn
