@@ -1,0 +1,17 @@
+// `attn demo`: the worked example of each source document, computed with attn.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace attn::tools {
+
+struct DemoOptions {
+  std::uint64_t seed = 0;  // of the one attn::Rng all inputs and parameters come from
+  std::string json_path;   // where to write the record of every example; empty: none
+};
+
+// Prints the walk-through to stdout; returns the process exit status.
+int run_demo(const DemoOptions& options);
+
+}  // namespace attn::tools
