@@ -2,6 +2,7 @@
 #include "attn/ops.hpp"
 #include "kernels/reference/reference.hpp"
 #include "mask_view.hpp"
+#include "ops/attention_io.hpp"
 #include "ops/check.hpp"
 
 namespace attn {
@@ -40,16 +41,9 @@ AttentionResult additive_attention(const Tensor& queries, const Tensor& keys, co
   const Tensor wq = w_q.contiguous(), wk = w_k.contiguous(), wv = w_v.contiguous();
   AttentionResult result;
   result.out = Tensor::empty({B, Lq, Dv});
-  result.lse = Tensor::empty({B, Lq});
-  if (options.need_weights) result.weights = Tensor::empty({B, Lq, Lk});
-
   detail::AdditiveParams p;
-  p.batch = B;
-  p.q_heads = 1;
-  p.kv_heads = 1;
-  p.queries = Lq;
-  p.keys = Lk;
-  p.value_dim = Dv;
+  detail::set_attention_io(p, v, result.out.unsqueeze(1), mask, options.need_weights, options.dropout,
+                           options.fill, result);
   p.query_dim = Dq;
   p.key_dim = Dk;
   p.hidden = hidden;
@@ -57,24 +51,14 @@ AttentionResult additive_attention(const Tensor& queries, const Tensor& keys, co
   p.q_stride = detail::Strides4::of(q);
   p.k = k.data();
   p.k_stride = detail::Strides4::of(k);
-  p.v = v.data();
-  p.v_stride = detail::Strides4::of(v);
-  const Tensor out4 = result.out.unsqueeze(1);
-  p.out = out4.data();
-  p.out_stride = detail::Strides4::of(out4);
-  p.lse = result.lse.data();
-  p.weights = options.need_weights ? result.weights.data() : nullptr;
   p.w_q = wq.data();
   p.w_k = wk.data();
   p.w_v = wv.data();
-  p.mask = &mask;
-  p.dropout = options.dropout;
-  p.fill = options.fill;
   detail::additive_attention_reference(p);
-  result.kernel = Kernel::reference;
-  result.kernel_reason = options.kernel == Kernel::reference
-                             ? "requested"
-                             : "the reference kernel is the only implementation of this op";
+  detail::ran_reference(options.kernel, result);
+  // One head: drop the head dim of lse and weights.
+  result.lse = result.lse.select(1, 0);
+  if (options.need_weights) result.weights = result.weights.select(1, 0);
   return result;
 }
 

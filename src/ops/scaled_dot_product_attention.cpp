@@ -5,6 +5,7 @@
 #include "attn/ops.hpp"
 #include "kernels/reference/reference.hpp"
 #include "mask_view.hpp"
+#include "ops/attention_io.hpp"
 #include "ops/check.hpp"
 
 namespace attn {
@@ -53,7 +54,7 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
   check_qkv(q, k, v);
 
   const std::int64_t B = q.size(0), Hq = q.size(1), Lq = q.size(2), Dk = q.size(3);
-  const std::int64_t Hkv = k.size(1), Lk = k.size(2), Dv = v.size(3);
+  const std::int64_t Lk = k.size(2), Dv = v.size(3);
   const Shape out_shape = rank == 3 ? Shape{B, Lq, Dv} : Shape{B, Hq, Lq, Dv};
 
   Tensor out;
@@ -74,40 +75,20 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
   const detail::MaskView mask = detail::resolve_mask(kOp, options.mask, B, Hq, Lq, Lk);
 
   AttentionResult result;
-  result.lse = Tensor::empty({B, Hq, Lq});
-  if (options.need_weights) result.weights = Tensor::empty({B, Hq, Lq, Lk});
-
   const Tensor out4 = as_heads(out);
   detail::SdpaParams p;
-  p.batch = B;
-  p.q_heads = Hq;
-  p.kv_heads = Hkv;
-  p.queries = Lq;
-  p.keys = Lk;
+  detail::set_attention_io(p, v, out4, mask, options.need_weights, options.dropout, options.fill, result);
   p.key_dim = Dk;
-  p.value_dim = Dv;
   p.q = q.data();
   p.q_stride = detail::Strides4::of(q);
   p.k = k.data();
   p.k_stride = detail::Strides4::of(k);
-  p.v = v.data();
-  p.v_stride = detail::Strides4::of(v);
-  p.out = out4.data();
-  p.out_stride = detail::Strides4::of(out4);
-  p.lse = result.lse.data();
-  p.weights = options.need_weights ? result.weights.data() : nullptr;
-  p.mask = &mask;
-  p.dropout = options.dropout;
-  p.fill = options.fill;
   p.scale = scale;
 
   // The fused CPU kernel will take Kernel::automatic; until then the reference
   // serves both, and says so.
   detail::sdpa_reference(p);
-  result.kernel = Kernel::reference;
-  result.kernel_reason = options.kernel == Kernel::reference
-                             ? "requested"
-                             : "the reference kernel is the only implementation of this op";
+  detail::ran_reference(options.kernel, result);
 
   result.out = out;
   if (rank == 3) {
