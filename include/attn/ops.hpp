@@ -20,6 +20,8 @@ enum class MaskFill {
   d2l,      // d2l's sequence_mask(value=-1e6): replaced by -1e6, so a row with nothing
             // allowed becomes uniform, as in the documents
 };
+// The fill applies to keys that a structural or boolean term masks. An additive
+// bias is added as it is under either fill, so a -inf bias entry always blocks.
 
 // Dropout on the attention weights, as nn.Dropout in training mode: each weight is
 // kept with probability 1 - p and scaled by 1 / (1 - p). The kept set is a pure

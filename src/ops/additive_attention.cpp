@@ -34,7 +34,7 @@ AttentionResult additive_attention(const Tensor& queries, const Tensor& keys, co
   if (w_k.size(0) != hidden || w_v.size(0) != 1 || w_v.size(1) != hidden)
     detail::fail(kOp, "w_k must be (num_hiddens, Dk) and w_v (1, num_hiddens) with w_q's num_hiddens = " +
                           std::to_string(hidden) + "; " + all);
-  detail::check_probability(kOp, "dropout p", options.dropout.p);
+  detail::check_probability(kOp, "dropout p", options.dropout.p, all);
   const detail::MaskView mask = detail::resolve_mask(kOp, options.mask, B, 1, Lq, Lk);
 
   const Tensor q = queries.unsqueeze(1), k = keys.unsqueeze(1), v = values.unsqueeze(1);

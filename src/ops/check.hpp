@@ -27,6 +27,8 @@ void check_rank(std::string_view op, std::string_view name, const BasicTensor<T>
                  ", got " + describe(name, t));
 }
 
-void check_probability(std::string_view op, std::string_view name, double p);
+// Throws unless 0 <= p <= 1; `context` (the shapes of the call) ends the message.
+void check_probability(std::string_view op, std::string_view name, double p,
+                       const std::string& context = "");
 
 }  // namespace attn::detail

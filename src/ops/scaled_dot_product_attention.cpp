@@ -27,11 +27,10 @@ std::string shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
          detail::describe("value", v);
 }
 
-// Checks q (B, Hq, Lq, Dk), k (B, Hkv, Lk, Dk), v (B, Hkv, Lk, Dv) against each other.
-void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v) {
-  const auto mismatch = [&](const std::string& what) {
-    detail::fail(kOp, what + "; " + shapes(q, k, v));
-  };
+// Checks q (B, Hq, Lq, Dk), k (B, Hkv, Lk, Dk), v (B, Hkv, Lk, Dv) against each
+// other; messages show `as_passed`, the shapes the caller gave.
+void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const std::string& as_passed) {
+  const auto mismatch = [&](const std::string& what) { detail::fail(kOp, what + "; " + as_passed); };
   if (q.size(0) != k.size(0) || q.size(0) != v.size(0))
     mismatch("query, key and value must have the same batch size");
   if (k.size(1) != v.size(1)) mismatch("key and value must have the same number of heads");
@@ -51,7 +50,8 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
   // 3-D inputs are one head.
   const auto as_heads = [rank](const Tensor& t) { return rank == 3 ? t.unsqueeze(1) : t; };
   const Tensor q = as_heads(q_in), k = as_heads(k_in), v = as_heads(v_in);
-  check_qkv(q, k, v);
+  const std::string as_passed = shapes(q_in, k_in, v_in);
+  check_qkv(q, k, v, as_passed);
 
   const std::int64_t B = q.size(0), Hq = q.size(1), Lq = q.size(2), Dk = q.size(3);
   const std::int64_t Lk = k.size(2), Dv = v.size(3);
@@ -61,7 +61,7 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
   if (out_in != nullptr) {
     if (out_in->shape() != out_shape)
       detail::fail(kOp, "out " + out_in->shape_string() + " must have the output's shape " +
-                            shape_str(out_shape) + "; " + shapes(q_in, k_in, v_in));
+                            shape_str(out_shape) + "; " + as_passed);
     out = *out_in;
   } else {
     out = Tensor::empty(out_shape);
@@ -69,9 +69,8 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
 
   const double scale = options.scale.value_or(Dk > 0 ? 1.0 / std::sqrt(static_cast<double>(Dk)) : 1.0);
   if (!std::isfinite(scale))
-    detail::fail(kOp, "scale must be finite, got " + std::to_string(scale) + "; " +
-                          shapes(q_in, k_in, v_in));
-  detail::check_probability(kOp, "dropout p", options.dropout.p);
+    detail::fail(kOp, "scale must be finite, got " + std::to_string(scale) + "; " + as_passed);
+  detail::check_probability(kOp, "dropout p", options.dropout.p, as_passed);
   const detail::MaskView mask = detail::resolve_mask(kOp, options.mask, B, Hq, Lq, Lk);
 
   AttentionResult result;
@@ -115,8 +114,8 @@ AttentionResult dot_product_attention(const Tensor& q, const Tensor& k, const Te
                                       const SdpaOptions& options) {
   if (options.scale)
     detail::fail("dot_product_attention",
-                 "is unscaled (scale 1); use scaled_dot_product_attention for scale " +
-                     std::to_string(*options.scale));
+                 "is unscaled (scale 1), got scale " + std::to_string(*options.scale) +
+                     "; use scaled_dot_product_attention for a scale; " + shapes(q, k, v));
   SdpaOptions unscaled = options;
   unscaled.scale = 1.0;
   return scaled_dot_product_attention(q, k, v, unscaled);
