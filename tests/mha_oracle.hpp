@@ -1,0 +1,245 @@
+// A long-double multi-head attention for the module tests, computed with plain
+// loops straight from a MultiHeadAttention's parameter tensors and the inputs.
+// Nothing here calls the library's ops.
+//
+// The semantics are nn.MultiheadAttention's (include/attn/modules.hpp):
+//  - inputs (L, B, X), (B, L, X) with batch_first, or (L, X) unbatched;
+//  - q = query W_q^T + b_q, k = key W_k^T + b_k, v = value W_v^T + b_v, where
+//    W_q, W_k, W_v are the row blocks of in_proj_weight when every width is E,
+//    else q_proj_weight, k_proj_weight, v_proj_weight; in_proj_bias is [b_q; b_k; b_v];
+//  - add_bias_kv appends bias_k / bias_v as one more key / value, add_zero_attn then
+//    a zero key and value; masks never block these extra keys;
+//  - head h owns the contiguous columns [h D, (h + 1) D) of each projection;
+//  - score = q.k / sqrt(D) + float masks; blocked scores become -inf (MaskFill::neg_inf)
+//    or -1e6 (MaskFill::d2l); a row whose scores are all -inf gets zero weights;
+//  - boolean key_padding_mask (B, S) / attn_mask (L, S) or (B * H, L, S): true = blocked;
+//    is_causal blocks j > i; valid_lens (B) or (B, L) blocks j >= len;
+//  - output = concat(heads) out_proj.weight^T + out_proj.bias (or the concatenation
+//    alone without out_proj); weights (B, L, S') averaged over heads or (B, H, L, S').
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <variant>
+#include <vector>
+
+#include "attn/modules.hpp"
+#include "attn/tensor.hpp"
+
+namespace attn::test::mha {
+
+using Index = std::int64_t;
+using Real = long double;
+
+inline constexpr Real kNegInf = -std::numeric_limits<Real>::infinity();
+inline constexpr Real kD2lFill = -1e6L;  // d2l's sequence_mask value
+
+// A dense row-major (n0, n1, n2) array.
+struct Array3 {
+  Index n0, n1, n2;
+  std::vector<Real> v;
+  Array3(Index a, Index b, Index c) : n0(a), n1(b), n2(c), v(static_cast<std::size_t>(a * b * c), 0.0L) {}
+  std::size_t at(Index i, Index j, Index k) const { return static_cast<std::size_t>((i * n1 + j) * n2 + k); }
+  Real& operator()(Index i, Index j, Index k) { return v[at(i, j, k)]; }
+  Real operator()(Index i, Index j, Index k) const { return v[at(i, j, k)]; }
+};
+
+struct Result {
+  Shape output_shape;
+  std::vector<Real> output;  // row-major in output_shape
+  Shape weights_shape;
+  std::vector<Real> weights;  // the softmax weights (never dropped out), row-major
+};
+
+// Element (b, l, c) of a module input in its own layout.
+inline Real input_at(const Tensor& x, bool batch_first, Index b, Index l, Index c) {
+  if (x.rank() == 2) return x(l, c);
+  return batch_first ? x(b, l, c) : x(l, b, c);
+}
+
+// (B, len, P): x W[row0 : row0 + P]^T + bias[bias0 : bias0 + P] (no bias if undefined).
+inline Array3 project(const Tensor& x, bool batch_first, Index B, Index len, const Tensor& W,
+                      Index row0, Index P, const Tensor& bias, Index bias0) {
+  Array3 y(B, len, P);
+  const Index in = x.size(-1);
+  for (Index b = 0; b < B; ++b)
+    for (Index l = 0; l < len; ++l)
+      for (Index p = 0; p < P; ++p) {
+        Real acc = bias.defined() ? bias(bias0 + p) : 0.0L;
+        for (Index c = 0; c < in; ++c) acc += input_at(x, batch_first, b, l, c) * W(row0 + p, c);
+        y(b, l, p) = acc;
+      }
+  return y;
+}
+
+// Whether key j < S (a real key) is allowed for (b, h, i), and what float masks add.
+struct MaskEntry {
+  bool allowed = true;
+  Real add = 0;
+};
+
+inline MaskEntry mask_at(const MultiHeadForwardOptions& fo, bool batched, Index H, Index b, Index h,
+                         Index i, Index j) {
+  MaskEntry e;
+  if (const auto* m = std::get_if<BoolTensor>(&fo.key_padding_mask))
+    e.allowed &= !(batched ? (*m)(b, j) : (*m)(j));
+  if (const auto* m = std::get_if<Tensor>(&fo.key_padding_mask)) e.add += batched ? (*m)(b, j) : (*m)(j);
+  if (const auto* m = std::get_if<BoolTensor>(&fo.attn_mask))
+    e.allowed &= !(m->rank() == 2 ? (*m)(i, j) : (*m)(b * H + h, i, j));
+  if (const auto* m = std::get_if<Tensor>(&fo.attn_mask))
+    e.add += m->rank() == 2 ? (*m)(i, j) : (*m)(b * H + h, i, j);
+  if (fo.is_causal) e.allowed &= j <= i;
+  if (fo.valid_lens) {
+    const IndexTensor& len = *fo.valid_lens;
+    e.allowed &= j < (len.rank() == 1 ? len(b) : len(b, i));
+  }
+  return e;
+}
+
+// The module's forward in long double. `head_weights`, when given, replaces the
+// softmax weights in the weighted sum of the values (the dropped-out weights a
+// module returned in training): (B, H, L, S') or, unbatched, (H, L, S').
+inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& query, const Tensor& key,
+                                   const Tensor& value, const MultiHeadForwardOptions& fo,
+                                   const Tensor* head_weights = nullptr) {
+  const MultiHeadAttentionOptions& o = m.options();
+  const Index E = o.embed_dim, H = o.num_heads;
+  const Index Dq_in = o.qdim.value_or(E), Dk_in = o.kdim.value_or(E), Dv_in = o.vdim.value_or(E);
+  const Index Pqk = o.qk_proj_dim.value_or(E), Pv = o.v_proj_dim.value_or(E);
+  const bool packed = Dq_in == E && Dk_in == E && Dv_in == E && Pqk == E && Pv == E;
+  const bool batched = query.rank() == 3, bf = o.batch_first;
+  const Index seq_dim = batched && bf ? 1 : 0;
+  const Index B = batched ? query.size(bf ? 0 : 1) : 1;
+  const Index L = query.size(seq_dim), S = key.size(seq_dim);
+  const Index Dqk = Pqk / H, Dv = Pv / H;
+
+  // ---- projections: (B, L, Pqk), (B, S', Pqk), (B, S', Pv) ----
+  const Tensor& bias = m.in_proj_bias;
+  const Array3 q = project(query, bf, B, L, packed ? m.in_proj_weight : m.q_proj_weight, 0, Pqk, bias, 0);
+  const Array3 k_real = project(key, bf, B, S, packed ? m.in_proj_weight : m.k_proj_weight,
+                                packed ? Pqk : 0, Pqk, bias, Pqk);
+  const Array3 v_real = project(value, bf, B, S, packed ? m.in_proj_weight : m.v_proj_weight,
+                                packed ? 2 * Pqk : 0, Pv, bias, 2 * Pqk);
+  const Index Sx = S + (o.add_bias_kv ? 1 : 0) + (o.add_zero_attn ? 1 : 0);
+  Array3 k(B, Sx, Pqk), v(B, Sx, Pv);  // extra rows start as zeros (add_zero_attn)
+  for (Index b = 0; b < B; ++b) {
+    for (Index j = 0; j < S; ++j) {
+      for (Index p = 0; p < Pqk; ++p) k(b, j, p) = k_real(b, j, p);
+      for (Index p = 0; p < Pv; ++p) v(b, j, p) = v_real(b, j, p);
+    }
+    if (o.add_bias_kv) {
+      for (Index p = 0; p < Pqk; ++p) k(b, S, p) = m.bias_k(0, 0, p);
+      for (Index p = 0; p < Pv; ++p) v(b, S, p) = m.bias_v(0, 0, p);
+    }
+  }
+
+  // ---- per head: scores, softmax, weighted sum into the concatenation ----
+  const Real scale = 1.0L / std::sqrt(static_cast<Real>(Dqk));
+  std::vector<Real> w4(static_cast<std::size_t>(B * H * L * Sx), 0.0L);  // (B, H, L, S')
+  Array3 concat(B, L, Pv);
+  std::vector<Real> s(static_cast<std::size_t>(Sx));
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index i = 0; i < L; ++i) {
+        Real max = kNegInf;
+        for (Index j = 0; j < Sx; ++j) {
+          Real dot = 0;
+          for (Index d = 0; d < Dqk; ++d) dot += q(b, i, h * Dqk + d) * k(b, j, h * Dqk + d);
+          const MaskEntry e = j < S ? mask_at(fo, batched, H, b, h, i, j) : MaskEntry{};
+          s[j] = !e.allowed ? (fo.fill == MaskFill::d2l ? kD2lFill : kNegInf) : dot * scale + e.add;
+          max = std::max(max, s[j]);
+        }
+        Real* w = &w4[static_cast<std::size_t>(((b * H + h) * L + i) * Sx)];
+        if (max != kNegInf) {
+          Real sum = 0;
+          for (Index j = 0; j < Sx; ++j) sum += std::exp(s[j] - max);
+          for (Index j = 0; j < Sx; ++j) w[j] = std::exp(s[j] - max) / sum;
+        }
+        for (Index j = 0; j < Sx; ++j) {
+          Real wj = w[j];
+          if (head_weights) wj = batched ? (*head_weights)(b, h, i, j) : (*head_weights)(h, i, j);
+          for (Index d = 0; d < Dv; ++d) concat(b, i, h * Dv + d) += wj * v(b, j, h * Dv + d);
+        }
+      }
+
+  // ---- output projection, written in the module's layout ----
+  Result r;
+  const Index Eout = o.out_proj ? E : Pv;
+  r.output_shape = !batched ? Shape{L, Eout} : bf ? Shape{B, L, Eout} : Shape{L, B, Eout};
+  r.output.assign(static_cast<std::size_t>(B * L * Eout), 0.0L);
+  for (Index b = 0; b < B; ++b)
+    for (Index i = 0; i < L; ++i)
+      for (Index e = 0; e < Eout; ++e) {
+        Real y = concat(b, i, e);
+        if (o.out_proj) {
+          y = m.out_proj_bias.defined() ? m.out_proj_bias(e) : 0.0L;
+          for (Index p = 0; p < Pv; ++p) y += concat(b, i, p) * m.out_proj_weight(e, p);
+        }
+        const Index row = !batched ? i : bf ? b * L + i : i * B + b;
+        r.output[static_cast<std::size_t>(row * Eout + e)] = y;
+      }
+
+  // ---- weights: (B, L, S') averaged over heads, or (B, H, L, S') ----
+  if (fo.need_weights) {
+    if (fo.average_attn_weights) {
+      r.weights_shape = batched ? Shape{B, L, Sx} : Shape{L, Sx};
+      r.weights.assign(static_cast<std::size_t>(B * L * Sx), 0.0L);
+      for (Index b = 0; b < B; ++b)
+        for (Index h = 0; h < H; ++h)
+          for (Index x = 0; x < L * Sx; ++x)
+            r.weights[static_cast<std::size_t>(b * L * Sx + x)] +=
+                w4[static_cast<std::size_t>((b * H + h) * L * Sx + x)] / static_cast<Real>(H);
+    } else {
+      r.weights_shape = batched ? Shape{B, H, L, Sx} : Shape{H, L, Sx};
+      r.weights = w4;
+    }
+  }
+  return r;
+}
+
+// ---- d2l's attention pooling (DotProductAttention, AdditiveAttention) ----
+
+struct Pooled {
+  std::vector<Real> out;      // (B, Lq, Dv)
+  std::vector<Real> weights;  // (B, Lq, Lk)
+};
+
+// weights = masked_softmax(score, valid_lens) over the Lk keys, out = weights values.
+// valid_lens (B) or (B, Lq): key j is kept iff j < len; a masked score becomes -1e6
+// (MaskFill::d2l) or -inf (a row with nothing kept then gets zero weights).
+// `dropped`, when given, replaces the weights in the weighted sum: (B, Lq, Lk).
+inline Pooled attention_pooling(const std::function<Real(Index b, Index i, Index j)>& score, Index B, Index Lq,
+                                const Tensor& values, const std::optional<IndexTensor>& valid_lens,
+                                MaskFill fill, const Tensor* dropped = nullptr) {
+  const Index Lk = values.size(1), Dv = values.size(2);
+  Pooled r;
+  r.out.assign(static_cast<std::size_t>(B * Lq * Dv), 0.0L);
+  r.weights.assign(static_cast<std::size_t>(B * Lq * Lk), 0.0L);
+  std::vector<Real> s(static_cast<std::size_t>(Lk));
+  for (Index b = 0; b < B; ++b)
+    for (Index i = 0; i < Lq; ++i) {
+      const Index len = !valid_lens ? Lk : valid_lens->rank() == 1 ? (*valid_lens)(b) : (*valid_lens)(b, i);
+      Real max = kNegInf;
+      for (Index j = 0; j < Lk; ++j) {
+        s[j] = j < len ? score(b, i, j) : fill == MaskFill::d2l ? kD2lFill : kNegInf;
+        max = std::max(max, s[j]);
+      }
+      Real* w = &r.weights[static_cast<std::size_t>((b * Lq + i) * Lk)];
+      if (max != kNegInf) {
+        Real sum = 0;
+        for (Index j = 0; j < Lk; ++j) sum += std::exp(s[j] - max);
+        for (Index j = 0; j < Lk; ++j) w[j] = std::exp(s[j] - max) / sum;
+      }
+      for (Index j = 0; j < Lk; ++j) {
+        const Real wj = dropped ? (*dropped)(b, i, j) : w[j];
+        for (Index d = 0; d < Dv; ++d) r.out[static_cast<std::size_t>((b * Lq + i) * Dv + d)] += wj * values(b, j, d);
+      }
+    }
+  return r;
+}
+
+}  // namespace attn::test::mha
