@@ -22,16 +22,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Kernel 
     detail::fail(kOp, "bias must be (out_features) = (" + std::to_string(out_features) + "); " +
                           detail::describe("bias", bias) + ", " + detail::describe("weight", weight));
 
-  // All leading dims as rows with one row stride and unit column stride, which
-  // BLAS needs: a projection output read as (B, L, E) from (L, B, E) qualifies
-  // only if contiguous in that order, otherwise it is copied once here.
+  // All leading dims as rows with one row stride: a (L, B, E) input qualifies as
+  // it is; a view that does not is copied once here.
   const std::int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
   Tensor out = Tensor::empty(out_shape);
   Tensor rows_view;
+  // BLAS rows need unit column stride and a row stride of at least in_features
+  // (so broadcast rows, stride 0, are copied).
   if (auto strides = detail::reshape_strides(x.shape(), x.strides(), {rows, in_features});
-      strides && (*strides)[1] == 1) {
+      strides && (*strides)[1] == 1 && (rows == 1 || (*strides)[0] >= in_features)) {
     rows_view = Tensor::wrap(x.data(), {rows, in_features}, *strides);
   } else {
     rows_view = x.contiguous().reshape({rows, in_features});
