@@ -1,5 +1,6 @@
 // Mask construction, combination and its check against the scores of a call.
 #include <algorithm>
+#include <cmath>
 
 #include "attn/mask.hpp"
 #include "mask_view.hpp"
@@ -53,12 +54,25 @@ Mask Mask::bias(Tensor additive) {
 }
 
 Mask& Mask::operator&=(const Mask& other) {
+  if (unmasked_trailing_keys_ != 0 && other.unmasked_trailing_keys_ != 0 &&
+      unmasked_trailing_keys_ != other.unmasked_trailing_keys_)
+    detail::fail("Mask", "cannot combine masks with " + std::to_string(unmasked_trailing_keys_) +
+                             " and " + std::to_string(other.unmasked_trailing_keys_) +
+                             " appended unmasked keys");
+  unmasked_trailing_keys_ = std::max(unmasked_trailing_keys_, other.unmasked_trailing_keys_);
   append(causal_, other.causal_);
   append(lengths_, other.lengths_);
   append(windows_, other.windows_);
   append(dense_, other.dense_);
   append(biases_, other.biases_);
   return *this;
+}
+
+Mask Mask::append_unmasked_keys(std::int64_t n) const {
+  if (n < 0) detail::fail("Mask::append_unmasked_keys", "n must be >= 0, got " + std::to_string(n));
+  Mask m = *this;
+  m.unmasked_trailing_keys_ = n;
+  return m;
 }
 
 Mask Mask::operator&(const Mask& other) const {
@@ -83,16 +97,20 @@ Strides4 broadcast_strides(std::string_view op, std::string_view what, const Bas
     fail(op, std::string(what) + " " + t.shape_string() +
                  " does not broadcast to the scores (B, H, Lq, Lk) = " + shape_str(scores));
   }
-  return {view.stride(0), view.stride(1), view.stride(2), view.stride(3)};
+  return Strides4::of(view);
 }
 
 }  // namespace
 
 MaskView resolve_mask(std::string_view op, const Mask& mask, std::int64_t batch,
-                      std::int64_t heads, std::int64_t queries, std::int64_t keys) {
+                      std::int64_t heads, std::int64_t queries, std::int64_t all_keys) {
+  const std::int64_t appended = mask.unmasked_trailing_keys();
+  if (appended > all_keys)
+    fail(op, "mask appends " + std::to_string(appended) + " unmasked keys to scores with only " +
+                 std::to_string(all_keys) + " keys");
+  // The terms speak of the keys before the appended ones.
+  const std::int64_t keys = all_keys - appended;
   MaskView view;
-  view.batch = batch;
-  view.heads = heads;
   view.queries = queries;
   view.keys = keys;
   view.source = mask;

@@ -25,7 +25,9 @@ struct Strides4 {
 };
 
 struct MaskView {
-  std::int64_t batch = 0, heads = 0, queries = 0, keys = 0;  // B, H, Lq, Lk
+  // Lq, and the number of keys the terms describe: Lk less the unmasked keys
+  // appended after them, which every query sees.
+  std::int64_t queries = 0, keys = 0;
 
   struct Lengths {
     const std::int64_t* data;
@@ -55,13 +57,15 @@ struct MaskView {
 
   // Whether the structural and boolean terms let query i of (b, h) see key j.
   bool allowed(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const {
+    if (j >= keys) return true;  // an appended unmasked key
     for (Align a : causal)
       if (j > diagonal(a, i)) return false;
     for (const Lengths& l : lengths)
       if (j >= l.data[b * l.stride_b + i * l.stride_i]) return false;
     for (const WindowTerm& w : windows) {
+      // Differences, not p - left and p + right, which overflow for huge windows.
       const std::int64_t p = diagonal(w.align, i);
-      if (j < p - w.left || j > p + w.right) return false;
+      if (p - j > w.left || j - p > w.right) return false;
     }
     for (const Dense& d : dense)
       if (d.data[d.stride.at(b, h, i, j)] != d.keep) return false;
@@ -70,6 +74,7 @@ struct MaskView {
 
   // The sum of the additive terms at (b, h, i, j); -inf blocks.
   double bias(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const {
+    if (j >= keys) return 0.0;
     double sum = 0.0;
     for (const Bias& t : biases) sum += t.data[t.stride.at(b, h, i, j)];
     return sum;

@@ -13,7 +13,12 @@
 // Dense and bias tensors broadcast to (B, H, Lq, Lk) with NumPy rules, so a
 // (Lq, Lk) mask or a (B, 1, 1, Lk) padding mask is never expanded in memory.
 // Terms combine with `&`. A query row with no allowed key gets zero output,
-// zero weights and log-sum-exp -inf, never NaN.
+// zero weights and log-sum-exp -inf, never NaN. (A +inf bias is not a mask: it
+// gives NaN, as in PyTorch.)
+//
+// `append_unmasked_keys(n)` says that the terms describe the first Lk - n keys
+// and that n more keys follow which every query sees, with no bias: the keys
+// that nn.MultiheadAttention appends for add_bias_kv and add_zero_attn.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +67,10 @@ class Mask {
   Mask operator&(const Mask& other) const;
   Mask& operator&=(const Mask& other);
 
+  // This mask over the first Lk - n keys, followed by n keys open to every query.
+  Mask append_unmasked_keys(std::int64_t n) const;
+  std::int64_t unmasked_trailing_keys() const { return unmasked_trailing_keys_; }
+
   bool is_none() const {
     return causal_.empty() && lengths_.empty() && windows_.empty() && dense_.empty() &&
            biases_.empty();
@@ -78,6 +87,7 @@ class Mask {
   std::vector<WindowTerm> windows_;
   std::vector<DenseTerm> dense_;
   std::vector<Tensor> biases_;
+  std::int64_t unmasked_trailing_keys_ = 0;
 };
 
 // The mask as a dense (B, H, Lq, Lk) boolean tensor, true = may attend (for

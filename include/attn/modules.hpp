@@ -58,7 +58,7 @@ class AdditiveAttention : public Module {
   Linear W_q, W_k, w_v;
   double dropout;
   MaskFill fill = MaskFill::d2l;  // the documents' convention; neg_inf for zeros
-  Tensor attention_weights;       // (B, Lq, Lk) of the last forward, after dropout
+  Tensor attention_weights;       // (B, Lq, Lk) of the last forward, before dropout (as d2l)
 
  private:
   Rng dropout_rng_;
@@ -76,7 +76,7 @@ class DotProductAttention : public Module {
   double dropout;
   bool scaled;
   MaskFill fill = MaskFill::d2l;
-  Tensor attention_weights;  // (B, Lq, Lk) of the last forward, after dropout
+  Tensor attention_weights;  // (B, Lq, Lk) of the last forward, before dropout (as d2l)
 
  private:
   Rng dropout_rng_;

@@ -49,6 +49,9 @@ struct SdpaOptions {
   std::optional<double> scale{};  // default 1 / sqrt(Dk)
   Dropout dropout{};
   bool need_weights = false;
+  // Return the softmax before dropout (d2l's attention_weights) instead of the
+  // weights applied to the values (nn.MultiheadAttention's).
+  bool weights_before_dropout = false;
   MaskFill fill = MaskFill::neg_inf;
   Kernel kernel = Kernel::automatic;
 };
@@ -57,7 +60,8 @@ struct AttentionResult {
   Tensor out;      // (B, Hq, Lq, Dv), or (B, Lq, Dv) for 3-D inputs
   Tensor lse;      // (B, Hq, Lq), or (B, Lq): natural-log sum of exp of the scaled,
                    // masked scores per row (before dropout); -inf for an empty row
-  Tensor weights;  // (B, Hq, Lq, Lk) or (B, Lq, Lk) after dropout, when asked for
+  Tensor weights;  // (B, Hq, Lq, Lk) or (B, Lq, Lk), when asked for: after dropout
+                   // unless weights_before_dropout
   Kernel kernel = Kernel::reference;  // which implementation ran
   std::string kernel_reason;          // why that one
 };
@@ -70,7 +74,8 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
                                              const SdpaOptions& options = {});
 // The same, writing the output into `out`, a view of shape (B, Hq, Lq, Dv) (or
 // (B, Lq, Dv)) with any strides: e.g. a (B, L, H*Dv) buffer read as heads, so
-// that the heads are concatenated without a copy. result.out is `out`.
+// that the heads are concatenated without a copy. result.out is `out`. `out`
+// must not overlap query, key or value, nor broadcast (stride 0).
 AttentionResult scaled_dot_product_attention_into(const Tensor& q, const Tensor& k,
                                                   const Tensor& v, const Tensor& out,
                                                   const SdpaOptions& options = {});
@@ -83,6 +88,7 @@ struct AdditiveOptions {
   Mask mask{};  // over (B, 1, Lq, Lk): typically Mask::lengths(valid_lens)
   Dropout dropout{};
   bool need_weights = false;
+  bool weights_before_dropout = false;  // as in SdpaOptions
   MaskFill fill = MaskFill::neg_inf;
   Kernel kernel = Kernel::automatic;
 };

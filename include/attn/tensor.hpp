@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -141,6 +142,7 @@ class BasicTensor {
   T& operator()(I... index) const {
     static_assert((std::is_integral_v<I> && ...));
     const std::int64_t idx[] = {static_cast<std::int64_t>(index)...};
+    if (data_ == nullptr) detail::throw_tensor_error("index: the tensor is undefined (no storage)");
     if (static_cast<std::int64_t>(sizeof...(I)) != rank())
       detail::throw_tensor_error("index: " + std::to_string(sizeof...(I)) +
                                  " indices for a tensor of shape " + shape_str(shape_));
@@ -155,6 +157,7 @@ class BasicTensor {
   }
   // Element at a multi-index given as a vector (rank entries).
   T& at(const Shape& index) const {
+    if (data_ == nullptr) detail::throw_tensor_error("at: the tensor is undefined (no storage)");
     if (static_cast<std::int64_t>(index.size()) != rank())
       detail::throw_tensor_error("at: index " + shape_str(index) + " for shape " +
                                  shape_str(shape_));
@@ -240,6 +243,7 @@ class BasicTensor {
   // Broadcast to `shape` (NumPy rules: align from the right, size-1 dims stretch
   // with stride 0, new leading dims are added).
   BasicTensor expand(const Shape& shape) const {
+    check_shape(shape);
     if (static_cast<std::int64_t>(shape.size()) < rank())
       detail::throw_tensor_error("expand: shape " + shape_str(shape_) +
                                  " does not broadcast to " + shape_str(shape));
@@ -306,9 +310,15 @@ class BasicTensor {
                                  shape_str(shape_));
     return d;
   }
+  // Sizes must be >= 0, and the element count and byte size must fit in int64.
   static void check_shape(const Shape& shape) {
-    for (std::int64_t s : shape)
+    std::int64_t n = 1;
+    for (std::int64_t s : shape) {
       if (s < 0) detail::throw_tensor_error("negative size in shape " + shape_str(shape));
+      if (__builtin_mul_overflow(n, s, &n) ||
+          n > std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(sizeof(T)))
+        detail::throw_tensor_error("shape " + shape_str(shape) + " has more elements than memory can address");
+    }
   }
 
   std::shared_ptr<void> owner_;  // null for views of external memory

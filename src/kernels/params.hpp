@@ -16,9 +16,15 @@ struct MaskedSoftmaxParams {
   std::int64_t x_row_stride = 0, x_col_stride = 1;
   float* out = nullptr;  // (rows, cols), contiguous
   std::int64_t rows = 0, cols = 0;
-  std::function<std::int64_t(std::int64_t row)> row_length;  // cols when unmasked
+  const std::int64_t* lengths = nullptr;  // row r keeps lengths[r / rows_per_length]
+  std::int64_t rows_per_length = 1;       // keys; null lengths keep every column
   MaskFill fill = MaskFill::neg_inf;
 };
+
+// Query heads per key/value head (grouped-query attention); 1 without heads.
+inline std::int64_t kv_group(std::int64_t q_heads, std::int64_t kv_heads) {
+  return kv_heads > 0 ? q_heads / kv_heads : 1;
+}
 
 // What every attention kernel reads and writes beside its scores.
 struct AttentionParams {
@@ -31,6 +37,7 @@ struct AttentionParams {
   Strides4 out_stride;
   float* lse = nullptr;      // (B, Hq, Lq), contiguous
   float* weights = nullptr;  // (B, Hq, Lq, Lk), contiguous; null when not asked for
+  bool weights_before_dropout = false;
   const MaskView* mask = nullptr;
   Dropout dropout;
   MaskFill fill = MaskFill::neg_inf;

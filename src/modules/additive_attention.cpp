@@ -19,6 +19,7 @@ Tensor AdditiveAttention::forward(const Tensor& queries, const Tensor& keys, con
   if (valid_lens) options.mask = Mask::lengths(*valid_lens);
   if (training() && dropout > 0) options.dropout = {dropout, dropout_rng_.next_u64()};
   options.need_weights = true;
+  options.weights_before_dropout = true;  // d2l keeps the softmax as attention_weights
   options.fill = fill;
   AttentionResult r = additive_attention(queries, keys, values, W_q.weight, W_k.weight, w_v.weight, options);
   attention_weights = r.weights;

@@ -15,6 +15,7 @@ Tensor DotProductAttention::forward(const Tensor& queries, const Tensor& keys, c
   if (!scaled) options.scale = 1.0;
   if (training() && dropout > 0) options.dropout = {dropout, dropout_rng_.next_u64()};
   options.need_weights = true;
+  options.weights_before_dropout = true;  // d2l keeps the softmax as attention_weights
   options.fill = fill;
   AttentionResult r = scaled_dot_product_attention(queries, keys, values, options);
   attention_weights = r.weights;

@@ -46,15 +46,17 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& options)
   const Widths w = widths_of(options);
   if (w.embed <= 0) detail::fail(kOp, "embed_dim must be positive, got " + std::to_string(w.embed));
   if (w.heads <= 0) detail::fail(kOp, "num_heads must be positive, got " + std::to_string(w.heads));
+  if (w.query_in <= 0 || w.key_in <= 0 || w.value_in <= 0 || w.qk_proj <= 0 || w.v_proj <= 0)
+    detail::fail(kOp, "qdim, kdim, vdim, qk_proj_dim and v_proj_dim must be positive, got " +
+                          std::to_string(w.query_in) + ", " + std::to_string(w.key_in) + ", " +
+                          std::to_string(w.value_in) + ", " + std::to_string(w.qk_proj) + ", " +
+                          std::to_string(w.v_proj));
   if (w.qk_proj % w.heads != 0 || w.v_proj % w.heads != 0)
     detail::fail(kOp, "num_heads " + std::to_string(w.heads) +
                           " must divide the projected widths: query/key " + std::to_string(w.qk_proj) +
                           ", value " + std::to_string(w.v_proj) + " (embed_dim " +
                           std::to_string(w.embed) + ")");
-  if (w.query_in <= 0 || w.key_in <= 0 || w.value_in <= 0)
-    detail::fail(kOp, "qdim, kdim and vdim must be positive");
-  if (!(options.dropout >= 0.0 && options.dropout < 1.0))
-    detail::fail(kOp, "dropout must be in [0, 1), got " + std::to_string(options.dropout));
+  detail::check_probability(kOp, "dropout", options.dropout);
 
   Rng rng(options.seed);
   packed_ = w.query_in == w.embed && w.key_in == w.embed && w.value_in == w.embed &&
@@ -149,45 +151,30 @@ MultiHeadResult MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   }
   const std::int64_t Sx = S + extra;
 
-  // ---- masks, in (B, H, L, Sx) terms; the extra keys are never masked -----------
+  // ---- masks over the S real keys; the extra keys stay open to every query -------
   const std::int64_t H = w.heads;
-  Mask mask;
-  const Shape unbatched_kpm = {S}, batched_kpm = {B, S};
-  const auto check_kpm = [&](const auto& m) {
-    if (m.shape() != (batched ? batched_kpm : unbatched_kpm))
-      detail::fail(kOp, "key_padding_mask " + m.shape_string() + " must be " +
-                            shape_str(batched ? batched_kpm : unbatched_kpm) + " (B, S); " + inputs);
+  const Shape kpm_shape = batched ? Shape{B, S} : Shape{S};
+  const auto as_key_padding = [&](const auto& m) {
+    if (m.shape() != kpm_shape)
+      detail::fail(kOp, "key_padding_mask " + m.shape_string() + " must be (B, S) = " + shape_str(kpm_shape) +
+                            "; " + inputs);
     return m.reshape({B, 1, 1, S});
   };
-  const auto check_attn_mask = [&](const auto& m) {
+  const auto as_attn_mask = [&](const auto& m) {
     const Shape two_d = {L, S}, three_d = {B * H, L, S};
     if (m.shape() == two_d) return m.reshape({1, 1, L, S});
     if (m.shape() == three_d) return m.reshape({B, H, L, S});
     detail::fail(kOp, "attn_mask " + m.shape_string() + " must be (L, S) = " + shape_str(two_d) +
                           " or (B * num_heads, L, S) = " + shape_str(three_d) + "; " + inputs);
   };
-  // Pads the key axis of a mask term with entries that let the extra keys through.
-  const auto pad_bool = [&](const BoolTensor& m, bool pass) {
-    return extra == 0 ? m : append_along(m, 3, extra, [pass](const BoolTensor& t) { t.fill(pass); });
-  };
-  const auto pad_float = [&](const Tensor& m) {
-    return extra == 0 ? m : append_along(m, 3, extra, [](const Tensor& t) { t.fill(0.0f); });
-  };
-  if (const auto* m = std::get_if<BoolTensor>(&fo.key_padding_mask))
-    mask &= Mask::block(pad_bool(check_kpm(*m), false));
-  if (const auto* m = std::get_if<Tensor>(&fo.key_padding_mask)) mask &= Mask::bias(pad_float(check_kpm(*m)));
-  if (const auto* m = std::get_if<BoolTensor>(&fo.attn_mask))
-    mask &= Mask::block(pad_bool(check_attn_mask(*m), false));
-  if (const auto* m = std::get_if<Tensor>(&fo.attn_mask)) mask &= Mask::bias(pad_float(check_attn_mask(*m)));
-  Mask structured = fo.mask;
-  if (fo.is_causal) structured &= Mask::causal(Align::top_left);
-  if (fo.valid_lens) structured &= Mask::lengths(batched ? *fo.valid_lens : fo.valid_lens->unsqueeze(0));
-  if (extra > 0 && !structured.is_none()) {
-    // Structured terms speak of the S real keys; spelled out once so that the
-    // extra keys can be appended as allowed.
-    structured = Mask::keep(pad_bool(materialize(structured, B, H, L, S), true));
-  }
-  mask &= structured;
+  Mask mask = fo.mask;
+  if (const auto* m = std::get_if<BoolTensor>(&fo.key_padding_mask)) mask &= Mask::block(as_key_padding(*m));
+  if (const auto* m = std::get_if<Tensor>(&fo.key_padding_mask)) mask &= Mask::bias(as_key_padding(*m));
+  if (const auto* m = std::get_if<BoolTensor>(&fo.attn_mask)) mask &= Mask::block(as_attn_mask(*m));
+  if (const auto* m = std::get_if<Tensor>(&fo.attn_mask)) mask &= Mask::bias(as_attn_mask(*m));
+  if (fo.is_causal) mask &= Mask::causal(Align::top_left);
+  if (fo.valid_lens) mask &= Mask::lengths(batched ? *fo.valid_lens : fo.valid_lens->unsqueeze(0));
+  mask = mask.append_unmasked_keys(extra);
 
   // ---- attention per head, written into the concatenated (B, L, H * Dv) layout ----
   const std::int64_t Dqk = w.qk_proj / H, Dv = w.v_proj / H;

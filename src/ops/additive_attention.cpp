@@ -42,8 +42,7 @@ AttentionResult additive_attention(const Tensor& queries, const Tensor& keys, co
   AttentionResult result;
   result.out = Tensor::empty({B, Lq, Dv});
   detail::AdditiveParams p;
-  detail::set_attention_io(p, v, result.out.unsqueeze(1), mask, options.need_weights, options.dropout,
-                           options.fill, result);
+  detail::set_attention_io(p, v, result.out.unsqueeze(1), mask, options, result);
   p.query_dim = Dq;
   p.key_dim = Dk;
   p.hidden = hidden;

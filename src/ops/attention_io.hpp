@@ -8,10 +8,12 @@
 namespace attn::detail {
 
 // v4 (B, Hkv, Lk, Dv) and out4 (B, Hq, Lq, Dv) are 4-D views; result.lse and
-// (when asked for) result.weights are allocated contiguous here.
-inline void set_attention_io(AttentionParams& p, const Tensor& v4, const Tensor& out4,
-                             const MaskView& mask, bool need_weights, const Dropout& dropout,
-                             MaskFill fill, AttentionResult& result) {
+// (when asked for) result.weights are allocated contiguous here. Options is
+// SdpaOptions or AdditiveOptions.
+template <class Options>
+void set_attention_io(AttentionParams& p, const Tensor& v4, const Tensor& out4, const MaskView& mask,
+                      const Options& options, AttentionResult& result) {
+  const bool need_weights = options.need_weights;
   p.batch = out4.size(0);
   p.q_heads = out4.size(1);
   p.queries = out4.size(2);
@@ -26,9 +28,10 @@ inline void set_attention_io(AttentionParams& p, const Tensor& v4, const Tensor&
   p.lse = result.lse.data();
   if (need_weights) result.weights = Tensor::empty({p.batch, p.q_heads, p.queries, p.keys});
   p.weights = need_weights ? result.weights.data() : nullptr;
+  p.weights_before_dropout = options.weights_before_dropout;
   p.mask = &mask;
-  p.dropout = dropout;
-  p.fill = fill;
+  p.dropout = options.dropout;
+  p.fill = options.fill;
 }
 
 // Records the reference kernel as the one that ran, and why.

@@ -1,5 +1,7 @@
 // linear: y = x W^T + b over the last axis of x.
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include "attn/ops.hpp"
 #include "kernels/cpu/linear_blas.hpp"
@@ -50,7 +52,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Kernel 
   p.rows = rows;
   p.in = in_features;
   p.out = out_features;
-  if (kernel == Kernel::reference) {
+  // BLAS takes 32-bit sizes; anything larger goes through the reference loops.
+  constexpr std::int64_t kBlasMax = std::numeric_limits<std::int32_t>::max();
+  const bool fits_blas = rows <= kBlasMax && in_features <= kBlasMax && out_features <= kBlasMax &&
+                         p.x_row_stride <= kBlasMax;
+  if (kernel == Kernel::reference || !fits_blas) {
     detail::linear_reference(p);
   } else {
     detail::linear_blas(p);

@@ -1,4 +1,6 @@
 // masked_softmax: d2l's softmax over the last axis with valid lengths.
+#include <algorithm>
+
 #include "attn/ops.hpp"
 #include "kernels/reference/reference.hpp"
 #include "ops/check.hpp"
@@ -17,8 +19,8 @@ Tensor masked_softmax(const Tensor& x, const std::optional<IndexTensor>& valid_l
 
   // d2l repeats 1-D lengths over the rows of each leading index and flattens
   // 2-D ones: one length per leading index, or one per row.
-  std::function<std::int64_t(std::int64_t)> row_length = [cols](std::int64_t) { return cols; };
   IndexTensor lens;
+  std::int64_t rows_per_length = 1;
   if (valid_lens) {
     lens = valid_lens->contiguous();
     const bool per_leading = x.rank() >= 2 && lens.rank() == 1 && lens.size(0) == x.size(0);
@@ -32,9 +34,7 @@ Tensor masked_softmax(const Tensor& x, const std::optional<IndexTensor>& valid_l
         detail::fail(kOp, "valid_lens " + lens.shape_string() + " holds " + std::to_string(len) +
                               ", outside [0, " + std::to_string(cols) + "] for " +
                               detail::describe("X", x));
-    const std::int64_t* data = lens.data();
-    const std::int64_t rows_per_length = per_row ? 1 : rows / std::max<std::int64_t>(x.size(0), 1);
-    row_length = [data, rows_per_length](std::int64_t r) { return data[r / rows_per_length]; };
+    if (!per_row) rows_per_length = rows / std::max<std::int64_t>(x.size(0), 1);
   }
 
   // Rows must be addressable with one row stride; any other view is copied.
@@ -47,7 +47,8 @@ Tensor masked_softmax(const Tensor& x, const std::optional<IndexTensor>& valid_l
   p.out = out.data();
   p.rows = rows;
   p.cols = cols;
-  p.row_length = row_length;
+  p.lengths = valid_lens ? lens.data() : nullptr;
+  p.rows_per_length = std::max<std::int64_t>(rows_per_length, 1);
   p.fill = fill;
   detail::masked_softmax_reference(p);
   return out;

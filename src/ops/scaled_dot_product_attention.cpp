@@ -62,6 +62,13 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
     if (out_in->shape() != out_shape)
       detail::fail(kOp, "out " + out_in->shape_string() + " must have the output's shape " +
                             shape_str(out_shape) + "; " + as_passed);
+    if (detail::broadcasts(*out_in))
+      detail::fail(kOp, "out " + out_in->shape_string() + " with strides " + shape_str(out_in->strides()) +
+                            " broadcasts (a stride 0): heads would overwrite each other; " + as_passed);
+    if (detail::overlaps(*out_in, q_in) || detail::overlaps(*out_in, k_in) || detail::overlaps(*out_in, v_in))
+      detail::fail(kOp, "out " + out_in->shape_string() +
+                            " overlaps the memory of query, key or value, which it would overwrite "
+                            "while they are read; " + as_passed);
     out = *out_in;
   } else {
     out = Tensor::empty(out_shape);
@@ -76,7 +83,7 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
   AttentionResult result;
   const Tensor out4 = as_heads(out);
   detail::SdpaParams p;
-  detail::set_attention_io(p, v, out4, mask, options.need_weights, options.dropout, options.fill, result);
+  detail::set_attention_io(p, v, out4, mask, options, result);
   p.key_dim = Dk;
   p.q = q.data();
   p.q_stride = detail::Strides4::of(q);

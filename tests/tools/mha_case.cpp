@@ -27,6 +27,7 @@ attn::MaskTensor mask_tensor(const json& j) {
   if (j.at("dtype") == "bool") {
     const auto values = j.at("data").get<std::vector<int>>();
     attn::BoolTensor t = attn::BoolTensor::zeros(j.at("shape").get<attn::Shape>());
+    if (static_cast<std::int64_t>(values.size()) != t.numel()) throw attn::Error("mask data does not match its shape");
     for (std::size_t i = 0; i < values.size(); ++i) t.data()[i] = values[i] != 0;
     return t;
   }

@@ -2,9 +2,18 @@
 // They are the oracle that every fast kernel is tested against; never tune them.
 #pragma once
 
+#include <span>
+
 #include "kernels/params.hpp"
 
 namespace attn::detail {
+
+// The score a masked entry gets under `fill`: -inf, or d2l's -1e6.
+double masked_score(MaskFill fill);
+// softmax of one row of scores in place, masked entries already filled. Returns
+// the log-sum-exp; a row with nothing allowed (all -inf) gets zero weights and
+// -inf instead of 0/0.
+double softmax_row(std::span<double> s);
 
 void masked_softmax_reference(const MaskedSoftmaxParams& p);
 void sdpa_reference(const SdpaParams& p);
