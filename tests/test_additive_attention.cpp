@@ -10,6 +10,7 @@
 
 #include "attn/ops.hpp"
 #include "oracle.hpp"
+#include "test_util.hpp"
 #include "tolerance.hpp"
 
 using attn::AdditiveOptions;
@@ -22,21 +23,20 @@ using attn::Rng;
 using attn::Shape;
 using attn::Tensor;
 using attn::test::AllowedFn;
+using attn::test::error_of;
+using attn::test::expect_lse;
+using attn::test::expect_no_nan;
+using attn::test::HasSubstrs;
 using attn::test::Index;
 using attn::test::kAllowAll;
+using attn::test::kInf;
 using attn::test::kReferenceBudget;
 using attn::test::OracleResult;
+using attn::test::randn;
 using attn::test::relative_error;
 using ::testing::HasSubstr;
 
 namespace {
-
-constexpr float kInf = std::numeric_limits<float>::infinity();
-
-Tensor randn(const Shape& shape, std::uint64_t seed) {
-  Rng rng(seed);
-  return Tensor::randn(shape, rng);
-}
 
 // The reference rounds once from double; another kernel accumulates in float over
 // the projection (Dq + Dk), the hidden units, then the keys.
@@ -68,22 +68,11 @@ void expect_matches_oracle(const Problem& p, AdditiveOptions options, const Allo
   EXPECT_EQ(r.out.shape(), (Shape{B, Lq, p.values.size(2)})) << label;
   EXPECT_EQ(r.weights.shape(), (Shape{B, Lq, Lk})) << label;
   EXPECT_EQ(r.lse.shape(), (Shape{B, Lq})) << label;
-  for (float x : r.out.to_vector()) EXPECT_FALSE(std::isnan(x)) << label;
-  for (float x : r.weights.to_vector()) EXPECT_FALSE(std::isnan(x)) << label;
+  expect_no_nan(r.out.to_vector(), label + " out");
+  expect_no_nan(r.weights.to_vector(), label + " weights");
   EXPECT_LE(relative_error(r.out.to_vector(), want.out), budget) << label << ": out";
   EXPECT_LE(relative_error(r.weights.to_vector(), want.weights), budget) << label << ": weights";
-  std::vector<float> lse;
-  std::vector<long double> lse_want;
-  const std::vector<float> got_lse = r.lse.to_vector();
-  for (std::size_t i = 0; i < want.lse.size(); ++i) {
-    if (std::isinf(want.lse[i])) {
-      EXPECT_EQ(got_lse[i], -kInf) << label << ": lse of empty row " << i;
-    } else {
-      lse.push_back(got_lse[i]);
-      lse_want.push_back(want.lse[i]);
-    }
-  }
-  EXPECT_LE(relative_error(lse, lse_want), budget) << label << ": lse";
+  expect_lse(r.lse, want.lse, budget, label);
 
   // The same without weights.
   options.need_weights = false;
@@ -92,20 +81,9 @@ void expect_matches_oracle(const Problem& p, AdditiveOptions options, const Allo
   EXPECT_LE(relative_error(plain.out.to_vector(), want.out), budget) << label << ": out (no weights)";
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
-}
-
-void expect_error(const std::string& msg, const std::vector<std::string>& parts) {
-  EXPECT_THAT(msg, HasSubstr("[additive_attention]"));
-  for (const std::string& s : parts) EXPECT_THAT(msg, HasSubstr(s));
+void expect_error(const std::string& msg, std::vector<std::string> parts) {
+  parts.push_back("[additive_attention]");
+  EXPECT_THAT(msg, HasSubstrs(parts));
 }
 
 }  // namespace

@@ -10,21 +10,22 @@
 
 #include "attn/modules.hpp"
 #include "attn/ops.hpp"
+#include "test_util.hpp"
 #include "tolerance.hpp"
 
 using attn::Kernel;
 using attn::Rng;
 using attn::Shape;
 using attn::Tensor;
+using attn::test::error_of;
 using attn::test::float_chain_budget;
+using attn::test::kKernels;
 using attn::test::kReferenceBudget;
 using attn::test::relative_error;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 namespace {
-
-constexpr Kernel kKernels[] = {Kernel::reference, Kernel::automatic};
 
 // y[r, o] = b[o] + sum_c x[r, c] W[o, c] over the rows r of x (row-major order of the view).
 std::vector<long double> oracle_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -62,17 +63,6 @@ void expect_linear_matches(const Tensor& x, const Tensor& weight, const Tensor& 
     EXPECT_EQ(y.shape(), with_last(x.shape(), weight.size(0)));
     EXPECT_LE(relative_error(y.to_vector(), oracle_linear(x, weight, bias)), budget(kernel, weight.size(1)));
   }
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
 }
 
 }  // namespace

@@ -9,19 +9,20 @@
 #include <vector>
 
 #include "attn/mask.hpp"
+#include "test_util.hpp"
 
 using attn::Align;
 using attn::BoolTensor;
 using attn::IndexTensor;
 using attn::Mask;
 using attn::Tensor;
+using attn::test::error_of;
+using attn::test::kInf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using Rows = std::vector<std::string>;
 
 namespace {
-
-constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // The (Lq, Lk) slice (b, h) of a materialized mask as strings of 0/1.
 Rows rows(const BoolTensor& m, std::int64_t b, std::int64_t h) {
@@ -39,17 +40,6 @@ BoolTensor bools(attn::Shape shape, const std::string& bits) {
   std::vector<bool> v;
   for (char c : bits) v.push_back(c == '1');
   return BoolTensor::from(std::move(shape), v);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
 }
 
 }  // namespace

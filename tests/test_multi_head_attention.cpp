@@ -17,6 +17,7 @@
 
 #include "attn/modules.hpp"
 #include "mha_oracle.hpp"
+#include "test_util.hpp"
 #include "tolerance.hpp"
 
 using attn::BoolTensor;
@@ -30,7 +31,14 @@ using attn::MultiHeadResult;
 using attn::Rng;
 using attn::Shape;
 using attn::Tensor;
+using attn::test::error_of;
+using attn::test::expect_finite;
 using attn::test::float_chain_budget;
+using attn::test::kInf;
+using attn::test::kKernels;
+using attn::test::names_of;
+using attn::test::random_bias;
+using attn::test::random_bools;
 using attn::test::relative_error;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -38,11 +46,6 @@ using ::testing::HasSubstr;
 namespace mha = attn::test::mha;
 
 namespace {
-
-constexpr float kInf = std::numeric_limits<float>::infinity();
-constexpr Kernel kKernels[] = {Kernel::reference, Kernel::automatic};
-
-std::string kernel_name(Kernel kernel) { return kernel == Kernel::reference ? "reference" : "automatic"; }
 
 // Every parameter drawn anew through its named_parameters handle (the init leaves
 // biases at zero, which would hide them): weights (rows, cols) ~ N(0, 1 / cols) so
@@ -56,31 +59,12 @@ void randomize(const MultiHeadAttention& m, Rng& rng) {
   }
 }
 
-std::vector<std::string> names_of(const attn::NamedParameters& params) {
-  std::vector<std::string> names;
-  for (const auto& [name, t] : params) names.push_back(name);
-  return names;
-}
-
 const Tensor& parameter(const attn::NamedParameters& params, const std::string& name) {
   for (const auto& [n, t] : params)
     if (n == name) return t;
   static const Tensor none;
   ADD_FAILURE() << "no parameter " << name;
   return none;
-}
-
-BoolTensor random_bool(const Shape& shape, double p_true, Rng& rng) {
-  BoolTensor t = BoolTensor::zeros(shape);
-  t.for_each([&](bool& x) { x = rng.uniform() < p_true; });
-  return t;
-}
-
-// Uniform in [-1, 1), with some entries -inf.
-Tensor random_additive(const Shape& shape, Rng& rng) {
-  Tensor t = Tensor::zeros(shape);
-  t.for_each([&](float& x) { x = rng.uniform() < 0.15 ? -kInf : static_cast<float>(rng.uniform(-1, 1)); });
-  return t;
 }
 
 IndexTensor random_lengths(const Shape& shape, std::int64_t max, Rng& rng) {
@@ -103,12 +87,6 @@ Budgets budgets_for(const MultiHeadAttentionOptions& o, std::int64_t extended_ke
           float_chain_budget({in, head_dim, extended_keys, o.num_heads})};
 }
 
-void expect_finite(const Tensor& t, const std::string& what) {
-  std::int64_t bad = 0;
-  t.for_each([&](float& x) { bad += std::isfinite(x) ? 0 : 1; });
-  EXPECT_EQ(bad, 0) << what << " has " << bad << " non-finite entries";
-}
-
 // The module's forward against the oracle: shapes, values, weights, no NaN.
 void expect_matches_oracle(MultiHeadAttention& m, const Tensor& query, const Tensor& key, const Tensor& value,
                            const MultiHeadForwardOptions& fo) {
@@ -128,17 +106,6 @@ void expect_matches_oracle(MultiHeadAttention& m, const Tensor& query, const Ten
   } else {
     EXPECT_FALSE(r.weights.defined()) << "weights without need_weights";
   }
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
 }
 
 // ---- the table of configurations ------------------------------------------------
@@ -286,13 +253,13 @@ TEST_P(MultiHeadAttentionCase, MatchesOracle) {
   fo.is_causal = c.is_causal;
   const std::int64_t B = c.unbatched ? 1 : c.B;
   const Shape kpm_shape = c.unbatched ? Shape{c.S} : Shape{c.B, c.S};
-  if (c.kpm == Kpm::boolean) fo.key_padding_mask = random_bool(kpm_shape, 0.3, rng);
-  if (c.kpm == Kpm::additive) fo.key_padding_mask = random_additive(kpm_shape, rng);
+  if (c.kpm == Kpm::boolean) fo.key_padding_mask = random_bools(kpm_shape, 0.3, rng);
+  if (c.kpm == Kpm::additive) fo.key_padding_mask = random_bias(kpm_shape, 0.15, rng);
   const Shape mask_2d = {c.L, c.S}, mask_3d = {B * c.H, c.L, c.S};
-  if (c.attn_mask == AttnMask::bool2d) fo.attn_mask = random_bool(mask_2d, 0.3, rng);
-  if (c.attn_mask == AttnMask::float2d) fo.attn_mask = random_additive(mask_2d, rng);
-  if (c.attn_mask == AttnMask::bool3d) fo.attn_mask = random_bool(mask_3d, 0.3, rng);
-  if (c.attn_mask == AttnMask::float3d) fo.attn_mask = random_additive(mask_3d, rng);
+  if (c.attn_mask == AttnMask::bool2d) fo.attn_mask = random_bools(mask_2d, 0.3, rng);
+  if (c.attn_mask == AttnMask::float2d) fo.attn_mask = random_bias(mask_2d, 0.15, rng);
+  if (c.attn_mask == AttnMask::bool3d) fo.attn_mask = random_bools(mask_3d, 0.3, rng);
+  if (c.attn_mask == AttnMask::float3d) fo.attn_mask = random_bias(mask_3d, 0.15, rng);
   if (c.lens == Lens::per_batch) fo.valid_lens = random_lengths({c.B}, c.S, rng);
   if (c.lens == Lens::per_query) fo.valid_lens = random_lengths({c.B, c.L}, c.S, rng);
 
@@ -302,7 +269,7 @@ TEST_P(MultiHeadAttentionCase, MatchesOracle) {
 INSTANTIATE_TEST_SUITE_P(Table, MultiHeadAttentionCase,
                          ::testing::Combine(::testing::ValuesIn(cases()), ::testing::ValuesIn(kKernels)),
                          [](const ::testing::TestParamInfo<std::tuple<Case, Kernel>>& info) {
-                           return std::get<0>(info.param).name + "_" + kernel_name(std::get<1>(info.param));
+                           return std::get<0>(info.param).name + "_" + attn::to_string(std::get<1>(info.param));
                          });
 
 }  // namespace
@@ -341,7 +308,7 @@ TEST(MultiHeadAttention, D2lConfiguration) {
     EXPECT_EQ(r.output.shape(), (Shape{2, 4, 100}));
     EXPECT_EQ(r.weights.shape(), (Shape{2, 5, 4, 6}));
     for (Kernel kernel : kKernels) {
-      SCOPED_TRACE(kernel_name(kernel));
+      SCOPED_TRACE(attn::to_string(kernel));
       fo.kernel = kernel;
       expect_matches_oracle(m, X, Y, Y, fo);
     }
@@ -385,7 +352,7 @@ TEST(MultiHeadAttention, SelfAttentionDocument003) {
   EXPECT_EQ(r.output.shape(), (Shape{4, 3, 5}));
   EXPECT_EQ(r.weights.shape(), (Shape{4, 3, 3}));
   for (Kernel kernel : kKernels) {
-    SCOPED_TRACE(kernel_name(kernel));
+    SCOPED_TRACE(attn::to_string(kernel));
     fo.kernel = kernel;
     expect_matches_oracle(m, X, X, X, fo);
   }
@@ -450,7 +417,7 @@ TEST(MultiHeadAttention, TutorialDocument002) {
     for (std::int64_t j = 0; j < S; ++j) pad_keys(b, j) = padding[b][j] * -1e9f;
 
   for (Kernel kernel : kKernels) {
-    SCOPED_TRACE(kernel_name(kernel));
+    SCOPED_TRACE(attn::to_string(kernel));
     MultiHeadForwardOptions fo;
     fo.kernel = kernel;
     fo.average_attn_weights = false;
@@ -529,7 +496,7 @@ TEST(MultiHeadAttention, OneQueryBroadcastOverTheBatch) {
   const Tensor kv = Tensor::randn({5, 3, 8}, rng);
   ASSERT_EQ(query.stride(1), 0);
   for (Kernel kernel : kKernels) {
-    SCOPED_TRACE(kernel_name(kernel));
+    SCOPED_TRACE(attn::to_string(kernel));
     MultiHeadForwardOptions fo;
     fo.kernel = kernel;
     expect_matches_oracle(m, query, kv, kv, fo);
@@ -653,7 +620,7 @@ TEST(MultiHeadAttention, FullyMaskedRowsGiveBiasAndZeroWeights) {
   variants[3].valid_lens = IndexTensor::from({B, L}, {0, 2, 4, 0, 0, 0});
   for (std::size_t v = 0; v < variants.size(); ++v) {
     for (Kernel kernel : kKernels) {
-      SCOPED_TRACE("variant " + std::to_string(v) + ", " + kernel_name(kernel));
+      SCOPED_TRACE("variant " + std::to_string(v) + ", " + attn::to_string(kernel));
       MultiHeadForwardOptions fo = variants[v];
       fo.kernel = kernel;
       fo.average_attn_weights = false;

@@ -13,6 +13,7 @@
 
 #include "attn/ops.hpp"
 #include "oracle.hpp"
+#include "test_util.hpp"
 #include "tolerance.hpp"
 
 using attn::Align;
@@ -27,22 +28,23 @@ using attn::Shape;
 using attn::Tensor;
 using attn::test::AllowedFn;
 using attn::test::BiasFn;
+using attn::test::error_of;
+using attn::test::expect_lse;
+using attn::test::expect_no_nan;
+using attn::test::HasSubstrs;
 using attn::test::Index;
 using attn::test::kAllowAll;
+using attn::test::kInf;
 using attn::test::kNoBias;
 using attn::test::kReferenceBudget;
 using attn::test::OracleResult;
+using attn::test::random_bias;
+using attn::test::random_bools;
+using attn::test::randn;
 using attn::test::relative_error;
 using ::testing::HasSubstr;
 
 namespace {
-
-constexpr float kInf = std::numeric_limits<float>::infinity();
-
-Tensor randn(const Shape& shape, std::uint64_t seed) {
-  Rng rng(seed);
-  return Tensor::randn(shape, rng);
-}
 
 // The error budget of the kernel that ran: the reference rounds once from
 // double; any other kernel accumulates in float over Dk, then Lk.
@@ -53,32 +55,6 @@ double budget_for(const AttentionResult& r, Index Dk, Index Lk) {
 
 // 3-D (B, L, D) is one head: the oracle reads it as (B, 1, L, D).
 Tensor as_heads(const Tensor& t) { return t.rank() == 3 ? t.unsqueeze(1) : t; }
-
-void expect_no_nan(const std::vector<float>& v, const std::string& what) {
-  for (std::size_t i = 0; i < v.size(); ++i)
-    if (std::isnan(v[i])) {
-      ADD_FAILURE() << what << ": NaN at flat index " << i;
-      return;
-    }
-}
-
-// The lse: -inf exactly where the oracle's is, the finite ones within budget.
-void expect_lse(const Tensor& got, const std::vector<long double>& want, double budget,
-                const std::string& label) {
-  const std::vector<float> g = got.to_vector();
-  ASSERT_EQ(g.size(), want.size()) << label;
-  std::vector<float> gf;
-  std::vector<long double> wf;
-  for (std::size_t r = 0; r < g.size(); ++r) {
-    if (std::isinf(want[r])) {
-      EXPECT_EQ(g[r], -kInf) << label << ": lse of empty row " << r;
-    } else {
-      gf.push_back(g[r]);
-      wf.push_back(want[r]);
-    }
-  }
-  EXPECT_LE(relative_error(gf, wf), budget) << label << ": lse";
-}
 
 // Runs sdpa with and without weights and checks out, lse and weights against
 // the oracle; rows with nothing allowed are exactly zero; no NaN anywhere.
@@ -183,20 +159,6 @@ struct MaskCase {
   BiasFn bias = kNoBias;
 };
 
-BoolTensor random_bools(const Shape& shape, double p_true, Rng& rng) {
-  BoolTensor t = BoolTensor::zeros(shape);
-  t.for_each([&](bool& x) { x = rng.uniform() < p_true; });
-  return t;
-}
-
-Tensor random_bias_with_inf(const Shape& shape, double p_inf, Rng& rng) {
-  Tensor t = Tensor::randn(shape, rng);
-  t.for_each([&](float& x) {
-    if (rng.uniform() < p_inf) x = -kInf;
-  });
-  return t;
-}
-
 std::vector<MaskCase> mask_cases(Index B, Index H, Index Lq, Index Lk, std::uint64_t seed) {
   Rng rng(seed);
   const Index shift = Lk - Lq;  // bottom_right diagonal offset
@@ -237,7 +199,7 @@ std::vector<MaskCase> mask_cases(Index B, Index H, Index Lq, Index Lk, std::uint
   cases.push_back({"dense block (B, H, Lq, Lk)", Mask::dense(full_block, attn::Polarity::block),
                    [=](Index b, Index h, Index i, Index j) { return !full_block(b, h, i, j); }});
 
-  const Tensor bias_full = random_bias_with_inf({B, H, Lq, Lk}, 0.2, rng);
+  const Tensor bias_full = random_bias({B, H, Lq, Lk}, 0.2, rng);
   cases.push_back({"bias (B, H, Lq, Lk) with -inf", Mask::bias(bias_full), kAllowAll,
                    [=](Index b, Index h, Index i, Index j) { return bias_full(b, h, i, j); }});
   const Tensor bias_lq_lk = Tensor::randn({Lq, Lk}, rng);
@@ -267,21 +229,10 @@ std::vector<MaskCase> mask_cases(Index B, Index H, Index Lq, Index Lk, std::uint
   return cases;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
-}
-
 // The message names the op and contains every one of `parts`.
-void expect_error(const std::string& msg, const std::vector<std::string>& parts) {
-  EXPECT_THAT(msg, HasSubstr("[scaled_dot_product_attention]"));
-  for (const std::string& p : parts) EXPECT_THAT(msg, HasSubstr(p));
+void expect_error(const std::string& msg, std::vector<std::string> parts) {
+  parts.push_back("[scaled_dot_product_attention]");
+  EXPECT_THAT(msg, HasSubstrs(parts));
 }
 
 }  // namespace

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "attn/tensor.hpp"
+#include "test_util.hpp"
 
 using attn::BoolTensor;
 using attn::IndexTensor;
 using attn::Rng;
 using attn::Shape;
 using attn::Tensor;
+using attn::test::error_of;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
@@ -21,21 +23,6 @@ namespace {
 
 // 0, 1, ..., n-1 in `shape`.
 Tensor iota(const Shape& shape) { return Tensor::arange(attn::shape_numel(shape)).reshape(shape); }
-
-// The message of the attn::Error thrown by f, or "" (and a failure) when none is.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-attn exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
-}
 
 }  // namespace
 
