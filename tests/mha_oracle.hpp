@@ -1,6 +1,7 @@
 // A long-double multi-head attention for the module tests, computed with plain
 // loops straight from a MultiHeadAttention's parameter tensors and the inputs.
-// Nothing here calls the library's ops.
+// Nothing here calls the library's ops; the softmax and the masked-score fill are
+// oracle.hpp's, the one reference of both.
 //
 // The semantics are nn.MultiheadAttention's (include/attn/modules.hpp):
 //  - inputs (L, B, X), (B, L, X) with batch_first, or (L, X) unbatched;
@@ -8,12 +9,15 @@
 //    W_q, W_k, W_v are the row blocks of in_proj_weight when every width is E,
 //    else q_proj_weight, k_proj_weight, v_proj_weight; in_proj_bias is [b_q; b_k; b_v];
 //  - add_bias_kv appends bias_k / bias_v as one more key / value, add_zero_attn then
-//    a zero key and value; masks never block these extra keys;
+//    a zero key and value; masks never block these extra keys nor add to their scores;
 //  - head h owns the contiguous columns [h D, (h + 1) D) of each projection;
 //  - score = q.k / sqrt(D) + float masks; blocked scores become -inf (MaskFill::neg_inf)
 //    or -1e6 (MaskFill::d2l); a row whose scores are all -inf gets zero weights;
 //  - boolean key_padding_mask (B, S) / attn_mask (L, S) or (B * H, L, S): true = blocked;
 //    is_causal blocks j > i; valid_lens (B) or (B, L) blocks j >= len;
+//  - fo.mask, an attn::Mask over the (B, H, L, S) real keys: its boolean pattern is
+//    attn::materialize(fo.mask, B, H, L, S) (checked on its own in test_mask.cpp), and
+//    its additive terms are the `mask_bias` tensor that the test passes alongside;
 //  - output = concat(heads) out_proj.weight^T + out_proj.bias (or the concatenation
 //    alone without out_proj); weights (B, L, S') averaged over heads or (B, H, L, S').
 #pragma once
@@ -27,16 +31,17 @@
 #include <variant>
 #include <vector>
 
+#include <stdexcept>
+
+#include "attn/mask.hpp"
 #include "attn/modules.hpp"
 #include "attn/tensor.hpp"
+#include "oracle.hpp"
 
 namespace attn::test::mha {
 
 using Index = std::int64_t;
 using Real = long double;
-
-inline constexpr Real kNegInf = -std::numeric_limits<Real>::infinity();
-inline constexpr Real kD2lFill = -1e6L;  // d2l's sequence_mask value
 
 // A dense row-major (n0, n1, n2) array.
 struct Array3 {
@@ -82,9 +87,23 @@ struct MaskEntry {
   Real add = 0;
 };
 
-inline MaskEntry mask_at(const MultiHeadForwardOptions& fo, bool batched, Index H, Index b, Index h,
-                         Index i, Index j) {
+// fo.mask over the real keys: `pattern` (B, H, L, S) from attn::materialize, `bias`
+// the test's own (B, H, L, S) view of the mask's additive terms, or undefined.
+struct ExtraMask {
+  BoolTensor pattern;
+  Tensor bias;
+};
+
+inline MaskEntry mask_at(const MultiHeadForwardOptions& fo, const ExtraMask& extra, bool batched, Index H,
+                         Index b, Index h, Index i, Index j) {
   MaskEntry e;
+  if (extra.pattern.defined()) {
+    const Real add = extra.bias.defined() ? static_cast<Real>(extra.bias(b, h, i, j)) : 0.0L;
+    // A -inf bias blocks by adding -inf under either fill (include/attn/ops.hpp), so
+    // it is added rather than filled; materialize reports it as blocked too.
+    e.allowed &= extra.pattern(b, h, i, j) || add == kOracleNegInf;
+    e.add += add;
+  }
   if (const auto* m = std::get_if<BoolTensor>(&fo.key_padding_mask))
     e.allowed &= !(batched ? (*m)(b, j) : (*m)(j));
   if (const auto* m = std::get_if<Tensor>(&fo.key_padding_mask)) e.add += batched ? (*m)(b, j) : (*m)(j);
@@ -103,9 +122,11 @@ inline MaskEntry mask_at(const MultiHeadForwardOptions& fo, bool batched, Index 
 // The module's forward in long double. `head_weights`, when given, replaces the
 // softmax weights in the weighted sum of the values (the dropped-out weights a
 // module returned in training): (B, H, L, S') or, unbatched, (H, L, S').
+// `mask_bias`: the sum of fo.mask's bias terms, broadcastable to (B, H, L, S); it
+// must be given when fo.mask has bias terms.
 inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& query, const Tensor& key,
                                    const Tensor& value, const MultiHeadForwardOptions& fo,
-                                   const Tensor* head_weights = nullptr) {
+                                   const Tensor* head_weights = nullptr, const Tensor* mask_bias = nullptr) {
   const MultiHeadAttentionOptions& o = m.options();
   const Index E = o.embed_dim, H = o.num_heads;
   const Index Dq_in = o.qdim.value_or(E), Dk_in = o.kdim.value_or(E), Dv_in = o.vdim.value_or(E);
@@ -116,6 +137,12 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
   const Index B = batched ? query.size(bf ? 0 : 1) : 1;
   const Index L = query.size(seq_dim), S = key.size(seq_dim);
   const Index Dqk = Pqk / H, Dv = Pv / H;
+
+  ExtraMask extra;
+  if (!fo.mask.bias_terms().empty() && mask_bias == nullptr)
+    throw std::invalid_argument("mha oracle: fo.mask has bias terms; pass their sum as mask_bias");
+  if (!fo.mask.is_none()) extra.pattern = materialize(fo.mask, B, H, L, S);
+  if (mask_bias != nullptr) extra.bias = mask_bias->expand({B, H, L, S});
 
   // ---- projections: (B, L, Pqk), (B, S', Pqk), (B, S', Pv) ----
   const Tensor& bias = m.in_proj_bias;
@@ -141,24 +168,19 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
   const Real scale = 1.0L / std::sqrt(static_cast<Real>(Dqk));
   std::vector<Real> w4(static_cast<std::size_t>(B * H * L * Sx), 0.0L);  // (B, H, L, S')
   Array3 concat(B, L, Pv);
-  std::vector<Real> s(static_cast<std::size_t>(Sx));
+  std::vector<Real> s(static_cast<std::size_t>(Sx)), row;
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
       for (Index i = 0; i < L; ++i) {
-        Real max = kNegInf;
         for (Index j = 0; j < Sx; ++j) {
           Real dot = 0;
           for (Index d = 0; d < Dqk; ++d) dot += q(b, i, h * Dqk + d) * k(b, j, h * Dqk + d);
-          const MaskEntry e = j < S ? mask_at(fo, batched, H, b, h, i, j) : MaskEntry{};
-          s[j] = !e.allowed ? (fo.fill == MaskFill::d2l ? kD2lFill : kNegInf) : dot * scale + e.add;
-          max = std::max(max, s[j]);
+          const MaskEntry e = j < S ? mask_at(fo, extra, batched, H, b, h, i, j) : MaskEntry{};
+          s[j] = masked_score(e.allowed, dot * scale + e.add, fo.fill);
         }
+        oracle_softmax_row(s, row);
         Real* w = &w4[static_cast<std::size_t>(((b * H + h) * L + i) * Sx)];
-        if (max != kNegInf) {
-          Real sum = 0;
-          for (Index j = 0; j < Sx; ++j) sum += std::exp(s[j] - max);
-          for (Index j = 0; j < Sx; ++j) w[j] = std::exp(s[j] - max) / sum;
-        }
+        std::copy(row.begin(), row.end(), w);
         for (Index j = 0; j < Sx; ++j) {
           Real wj = w[j];
           if (head_weights) wj = batched ? (*head_weights)(b, h, i, j) : (*head_weights)(h, i, j);
@@ -203,43 +225,22 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
 
 // ---- d2l's attention pooling (DotProductAttention, AdditiveAttention) ----
 
-struct Pooled {
-  std::vector<Real> out;      // (B, Lq, Dv)
-  std::vector<Real> weights;  // (B, Lq, Lk)
-};
-
-// weights = masked_softmax(score, valid_lens) over the Lk keys, out = weights values.
-// valid_lens (B) or (B, Lq): key j is kept iff j < len; a masked score becomes -1e6
-// (MaskFill::d2l) or -inf (a row with nothing kept then gets zero weights).
-// `dropped`, when given, replaces the weights in the weighted sum: (B, Lq, Lk).
-inline Pooled attention_pooling(const std::function<Real(Index b, Index i, Index j)>& score, Index B, Index Lq,
-                                const Tensor& values, const std::optional<IndexTensor>& valid_lens,
-                                MaskFill fill, const Tensor* dropped = nullptr) {
-  const Index Lk = values.size(1), Dv = values.size(2);
-  Pooled r;
-  r.out.assign(static_cast<std::size_t>(B * Lq * Dv), 0.0L);
-  r.weights.assign(static_cast<std::size_t>(B * Lq * Lk), 0.0L);
-  std::vector<Real> s(static_cast<std::size_t>(Lk));
-  for (Index b = 0; b < B; ++b)
-    for (Index i = 0; i < Lq; ++i) {
-      const Index len = !valid_lens ? Lk : valid_lens->rank() == 1 ? (*valid_lens)(b) : (*valid_lens)(b, i);
-      Real max = kNegInf;
-      for (Index j = 0; j < Lk; ++j) {
-        s[j] = j < len ? score(b, i, j) : fill == MaskFill::d2l ? kD2lFill : kNegInf;
-        max = std::max(max, s[j]);
-      }
-      Real* w = &r.weights[static_cast<std::size_t>((b * Lq + i) * Lk)];
-      if (max != kNegInf) {
-        Real sum = 0;
-        for (Index j = 0; j < Lk; ++j) sum += std::exp(s[j] - max);
-        for (Index j = 0; j < Lk; ++j) w[j] = std::exp(s[j] - max) / sum;
-      }
-      for (Index j = 0; j < Lk; ++j) {
-        const Real wj = dropped ? (*dropped)(b, i, j) : w[j];
-        for (Index d = 0; d < Dv; ++d) r.out[static_cast<std::size_t>((b * Lq + i) * Dv + d)] += wj * values(b, j, d);
-      }
-    }
-  return r;
+// weights = masked_softmax(score, valid_lens) over the Lk keys, out = weights values:
+// oracle_attend with one head. valid_lens (B) or (B, Lq): key j is kept iff j < len;
+// a masked score becomes -1e6 (MaskFill::d2l) or -inf (a row with nothing kept then
+// gets zero weights). `dropped`, when given, replaces the weights in the weighted
+// sum: (B, Lq, Lk). values (B, Lk, Dv).
+inline OracleResult attention_pooling(const std::function<Real(Index b, Index i, Index j)>& score, Index B,
+                                      Index Lq, const Tensor& values, const std::optional<IndexTensor>& valid_lens,
+                                      MaskFill fill, const Tensor* dropped = nullptr) {
+  const Index Lk = values.size(1);
+  const AllowedFn kept = [&](Index b, Index, Index i, Index j) {
+    return !valid_lens || j < (valid_lens->rank() == 1 ? (*valid_lens)(b) : (*valid_lens)(b, i));
+  };
+  const ScoreFn one_head = [&](Index b, Index, Index i, Index j) { return score(b, i, j); };
+  const Tensor dropped4 = dropped ? dropped->unsqueeze(1) : Tensor{};  // (B, 1, Lq, Lk)
+  return oracle_attend(B, 1, Lq, Lk, values.unsqueeze(1), one_head, kept, kNoBias, fill,
+                       dropped ? &dropped4 : nullptr);
 }
 
 }  // namespace attn::test::mha

@@ -42,7 +42,13 @@ struct OracleResult {
   std::vector<long double> weights;  // (B, H, Lq, Lk)
 };
 
-// softmax of one row of filled scores; returns the lse (-inf for an empty row).
+// The score that enters the softmax: `score` where allowed, else the fill's value.
+inline long double masked_score(bool allowed, long double score, MaskFill fill) {
+  return allowed ? score : fill == MaskFill::d2l ? kD2lFill : kOracleNegInf;
+}
+
+// The one softmax of the test oracles: w = softmax of one row of masked scores;
+// returns the lse (-inf for an empty row, whose weights are all zero).
 inline long double oracle_softmax_row(const std::vector<long double>& s,
                                       std::vector<long double>& w) {
   long double max = kOracleNegInf;
@@ -56,10 +62,13 @@ inline long double oracle_softmax_row(const std::vector<long double>& s,
 }
 
 // The attention of every (b, h, i) row over Lk keys. v: (B, Hkv, Lk, Dv); query
-// head h reads value head h / (H / Hkv).
+// head h reads value head h / (H / Hkv). `applied`, when given, replaces the
+// softmax weights in the weighted sum of the values (the dropped-out weights an op
+// applied): (B, H, Lq, Lk); r.weights stays the softmax.
 inline OracleResult oracle_attend(Index B, Index H, Index Lq, Index Lk, const Tensor& v,
                                   const ScoreFn& score, const AllowedFn& allowed,
-                                  const BiasFn& bias, MaskFill fill) {
+                                  const BiasFn& bias, MaskFill fill,
+                                  const Tensor* applied = nullptr) {
   const Index Hkv = v.size(1), Dv = v.size(3);
   const Index group = H / Hkv;
   OracleResult r;
@@ -67,15 +76,17 @@ inline OracleResult oracle_attend(Index B, Index H, Index Lq, Index Lk, const Te
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
       for (Index i = 0; i < Lq; ++i) {
-        for (Index j = 0; j < Lk; ++j)
-          s[j] = allowed(b, h, i, j) ? score(b, h, i, j) + bias(b, h, i, j)
-                 : fill == MaskFill::d2l ? kD2lFill
-                                         : kOracleNegInf;
+        for (Index j = 0; j < Lk; ++j) {
+          const bool a = allowed(b, h, i, j);
+          s[j] = masked_score(a, a ? score(b, h, i, j) + bias(b, h, i, j) : 0.0L, fill);
+        }
         r.lse.push_back(oracle_softmax_row(s, w));
         r.weights.insert(r.weights.end(), w.begin(), w.end());
         for (Index d = 0; d < Dv; ++d) {
           long double acc = 0;
-          for (Index j = 0; j < Lk; ++j) acc += w[j] * v(b, h / group, j, d);
+          for (Index j = 0; j < Lk; ++j)
+            acc += (applied ? static_cast<long double>((*applied)(b, h, i, j)) : w[j]) *
+                   v(b, h / group, j, d);
           r.out.push_back(acc);
         }
       }

@@ -12,6 +12,7 @@
 
 #include "attn/modules.hpp"
 #include "mha_oracle.hpp"
+#include "test_util.hpp"
 #include "tolerance.hpp"
 
 using attn::AdditiveAttention;
@@ -20,9 +21,11 @@ using attn::MaskFill;
 using attn::Rng;
 using attn::Shape;
 using attn::Tensor;
+using attn::test::error_of;
 using attn::test::float_chain_budget;
+using attn::test::HasSubstrs;
+using attn::test::names_of;
 using attn::test::relative_error;
-using ::testing::HasSubstr;
 using ::testing::ElementsAre;
 
 namespace mha = attn::test::mha;
@@ -30,7 +33,7 @@ namespace mha = attn::test::mha;
 namespace {
 
 // score(q, k) = w_v . tanh(W_q q + W_k k), then d2l's masked softmax and pooling.
-mha::Pooled oracle(const AdditiveAttention& a, const Tensor& q, const Tensor& k, const Tensor& v,
+attn::test::OracleResult oracle(const AdditiveAttention& a, const Tensor& q, const Tensor& k, const Tensor& v,
                    const std::optional<IndexTensor>& valid_lens, MaskFill fill, const Tensor* dropped = nullptr) {
   const Tensor& Wq = a.W_q.weight;  // (H, Dq)
   const Tensor& Wk = a.W_k.weight;  // (H, Dk)
@@ -55,12 +58,6 @@ double output_budget(std::int64_t dq, std::int64_t dk, std::int64_t hidden, std:
 }
 double weights_budget(std::int64_t dq, std::int64_t dk, std::int64_t hidden, std::int64_t lk) {
   return float_chain_budget({dq + dk, hidden, lk});
-}
-
-std::vector<std::string> names_of(const attn::NamedParameters& params) {
-  std::vector<std::string> names;
-  for (const auto& [name, t] : params) names.push_back(name);
-  return names;
 }
 
 }  // namespace
@@ -133,7 +130,7 @@ TEST(AdditiveAttentionModule, MatchesOracle) {
                    (valid_lens ? valid_lens->shape_string() : "none"));
       attention.fill = fill;
       const Tensor out = attention.forward(q, k, v, valid_lens);
-      const mha::Pooled want = oracle(attention, q, k, v, valid_lens, fill);
+      const attn::test::OracleResult want = oracle(attention, q, k, v, valid_lens, fill);
       ASSERT_EQ(out.shape(), (Shape{2, 4, 2}));
       ASSERT_EQ(attention.attention_weights.shape(), (Shape{2, 4, 6}));
       for (float x : out.to_vector()) EXPECT_FALSE(std::isnan(x));
@@ -159,7 +156,7 @@ TEST(AdditiveAttentionModule, DropoutOnlyInTraining) {
   const Tensor k = Tensor::randn({2, 8, 3}, rng);
   const Tensor v = Tensor::randn({2, 8, 3}, rng);
   const IndexTensor lens = IndexTensor::from({2}, {8, 6});
-  const mha::Pooled want = oracle(attention, q, k, v, lens, MaskFill::d2l);
+  const attn::test::OracleResult want = oracle(attention, q, k, v, lens, MaskFill::d2l);
 
   attention.eval();
   const Tensor eval = attention.forward(q, k, v, lens);
@@ -178,7 +175,7 @@ TEST(AdditiveAttentionModule, DropoutOnlyInTraining) {
   EXPECT_LE(relative_error(got, scaled), weights_budget(4, 3, 6, 8));
   EXPECT_GT(kept, (kept + zeroed) / 4);
   EXPECT_GT(zeroed, (kept + zeroed) / 4);
-  const mha::Pooled with_dropped = oracle(attention, q, k, v, lens, MaskFill::d2l, &dropped);
+  const attn::test::OracleResult with_dropped = oracle(attention, q, k, v, lens, MaskFill::d2l, &dropped);
   EXPECT_LE(relative_error(train.to_vector(), with_dropped.out), output_budget(4, 3, 6, 8));
   EXPECT_GT(relative_error(train.to_vector(), eval.to_vector()), 1e-3);
 }
@@ -188,20 +185,10 @@ TEST(AdditiveAttentionModule, ErrorsNameTheArguments) {
   AdditiveAttention attention(2, 20, 8, 0.0, rng);
   const Tensor keys = Tensor::full({2, 10, 2}, 1.0f);
   const Tensor values = Tensor::zeros({2, 10, 4});
-  std::string message;
-  try {
-    attention.forward(Tensor::zeros({2, 1, 19}), keys, values);
-  } catch (const attn::Error& e) {
-    message = e.what();
-  }
-  EXPECT_THAT(message, HasSubstr("(2, 1, 19)"));
-  EXPECT_THAT(message, HasSubstr("(8, 20)"));
-  message.clear();
-  try {
-    attention.forward(Tensor::zeros({2, 1, 20}), keys, values, IndexTensor::from({2}, {2, 11}));
-  } catch (const attn::Error& e) {
-    message = e.what();
-  }
-  EXPECT_THAT(message, HasSubstr("valid_lens"));
-  EXPECT_THAT(message, HasSubstr("11"));
+  EXPECT_THAT(error_of([&] { attention.forward(Tensor::zeros({2, 1, 19}), keys, values); }),
+              HasSubstrs({"(2, 1, 19)", "(8, 20)"}));
+  EXPECT_THAT(error_of([&] {
+                attention.forward(Tensor::zeros({2, 1, 20}), keys, values, IndexTensor::from({2}, {2, 11}));
+              }),
+              HasSubstrs({"valid_lens", "11"}));
 }

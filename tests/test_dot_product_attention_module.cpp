@@ -11,6 +11,7 @@
 
 #include "attn/modules.hpp"
 #include "mha_oracle.hpp"
+#include "test_util.hpp"
 #include "tolerance.hpp"
 
 using attn::DotProductAttention;
@@ -19,6 +20,7 @@ using attn::MaskFill;
 using attn::Rng;
 using attn::Shape;
 using attn::Tensor;
+using attn::test::error_of;
 using attn::test::float_chain_budget;
 using attn::test::relative_error;
 using ::testing::HasSubstr;
@@ -28,7 +30,7 @@ namespace mha = attn::test::mha;
 namespace {
 
 // softmax(q k^T * scale, masked) v, in long double.
-mha::Pooled oracle(const Tensor& q, const Tensor& k, const Tensor& v, const std::optional<IndexTensor>& valid_lens,
+attn::test::OracleResult oracle(const Tensor& q, const Tensor& k, const Tensor& v, const std::optional<IndexTensor>& valid_lens,
                    long double scale, MaskFill fill, const Tensor* dropped = nullptr) {
   const auto score = [&](mha::Index b, mha::Index i, mha::Index j) {
     long double dot = 0;
@@ -49,17 +51,6 @@ struct Document004 {
   Tensor values = Tensor::arange(40).reshape({1, 10, 4}).expand({2, 10, 4});
   IndexTensor valid_lens = IndexTensor::from({2}, {2, 6});
 };
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
-}
 
 }  // namespace
 
@@ -107,7 +98,7 @@ TEST(DotProductAttentionModule, MatchesOracleWithValidLens) {
                    (valid_lens ? valid_lens->shape_string() : "none"));
       attention.fill = fill;
       const Tensor out = attention.forward(q, k, v, valid_lens);
-      const mha::Pooled want = oracle(q, k, v, valid_lens, scale, fill);
+      const attn::test::OracleResult want = oracle(q, k, v, valid_lens, scale, fill);
       ASSERT_EQ(out.shape(), (Shape{3, 4, 5}));
       ASSERT_EQ(attention.attention_weights.shape(), (Shape{3, 4, 7}));
       EXPECT_LE(relative_error(out.to_vector(), want.out), output_budget(6, 7));
@@ -146,13 +137,13 @@ TEST(DotProductAttentionModule, UnscaledIsDocument001) {
   EXPECT_FALSE(unscaled.scaled);
   const Tensor out = unscaled.forward(x1, x2, x2);
   ASSERT_EQ(out.shape(), (Shape{2, 3, 4}));
-  const mha::Pooled want = oracle(x1, x2, x2, std::nullopt, 1.0L, MaskFill::d2l);
+  const attn::test::OracleResult want = oracle(x1, x2, x2, std::nullopt, 1.0L, MaskFill::d2l);
   EXPECT_LE(relative_error(out.to_vector(), want.out), output_budget(4, 5));
   EXPECT_LE(relative_error(unscaled.attention_weights.to_vector(), want.weights), weights_budget(4, 5));
   // The scaled module divides by sqrt(4) = 2 and so differs.
   DotProductAttention scaled(0);
   const Tensor out_scaled = scaled.forward(x1, x2, x2);
-  const mha::Pooled want_scaled = oracle(x1, x2, x2, std::nullopt, 0.5L, MaskFill::d2l);
+  const attn::test::OracleResult want_scaled = oracle(x1, x2, x2, std::nullopt, 0.5L, MaskFill::d2l);
   EXPECT_LE(relative_error(out_scaled.to_vector(), want_scaled.out), output_budget(4, 5));
   EXPECT_GT(relative_error(out.to_vector(), out_scaled.to_vector()), 1e-3);
 }
@@ -163,7 +154,7 @@ TEST(DotProductAttentionModule, DropoutOnlyInTraining) {
   const Tensor k = Tensor::randn({2, 8, 4}, rng);
   const Tensor v = Tensor::randn({2, 8, 3}, rng);
   const IndexTensor lens = IndexTensor::from({2}, {8, 5});
-  const mha::Pooled want = oracle(q, k, v, lens, 0.5L, MaskFill::d2l);
+  const attn::test::OracleResult want = oracle(q, k, v, lens, 0.5L, MaskFill::d2l);
 
   DotProductAttention attention(0.5, true, 77);
   attention.eval();
@@ -184,7 +175,7 @@ TEST(DotProductAttentionModule, DropoutOnlyInTraining) {
   EXPECT_LE(relative_error(got, scaled), weights_budget(4, 8));
   EXPECT_GT(kept, (kept + zeroed) / 4);
   EXPECT_GT(zeroed, (kept + zeroed) / 4);
-  const mha::Pooled with_dropped = oracle(q, k, v, lens, 0.5L, MaskFill::d2l, &dropped);
+  const attn::test::OracleResult with_dropped = oracle(q, k, v, lens, 0.5L, MaskFill::d2l, &dropped);
   EXPECT_LE(relative_error(train.to_vector(), with_dropped.out), output_budget(4, 8));
   EXPECT_GT(relative_error(train.to_vector(), eval.to_vector()), 1e-3);
 

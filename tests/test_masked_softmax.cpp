@@ -11,19 +11,20 @@
 
 #include "attn/ops.hpp"
 #include "oracle.hpp"
+#include "test_util.hpp"
 #include "tolerance.hpp"
 
 using attn::IndexTensor;
 using attn::MaskFill;
 using attn::Rng;
 using attn::Tensor;
+using attn::test::error_of;
+using attn::test::kInf;
 using attn::test::kReferenceBudget;
 using attn::test::relative_error;
 using ::testing::HasSubstr;
 
 namespace {
-
-constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // The oracle: row r (in row-major order of x's view) keeps its first length(r) entries.
 std::vector<long double> oracle_masked_softmax(const Tensor& x,
@@ -34,9 +35,7 @@ std::vector<long double> oracle_masked_softmax(const Tensor& x,
   std::vector<long double> out, s(cols), w;
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < cols; ++c)
-      s[c] = c < length(r) ? values[r * cols + c]
-             : fill == MaskFill::d2l ? attn::test::kD2lFill
-                                     : attn::test::kOracleNegInf;
+      s[c] = attn::test::masked_score(c < length(r), values[r * cols + c], fill);
     attn::test::oracle_softmax_row(s, w);
     out.insert(out.end(), w.begin(), w.end());
   }
@@ -63,17 +62,6 @@ void expect_rows_normalized(const Tensor& y, const std::function<std::int64_t(st
       EXPECT_NEAR(sum, 1.0, kReferenceBudget) << "row " << r;
     }
   }
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw attn::Error";
-  return "";
 }
 
 }  // namespace
