@@ -40,15 +40,15 @@ struct HeatmapOptions {
   std::string xlabel = "Keys";   // under the bottom row of panels
   std::string ylabel = "Queries";  // left of the first column
   // One per panel in row-major order (e.g. "Head 1", ...); empty: no titles.
-  std::vector<std::string> titles;
+  std::vector<std::string> titles = {};
   // Token labels for the key (x) and query (y) positions: empty, or exactly Lk
   // (resp. Lq) of them. Without them the axes carry index ticks. When the cells are
   // too small for every label, every k-th label is shown.
-  std::vector<std::string> x_tokens, y_tokens;
+  std::vector<std::string> x_tokens = {}, y_tokens = {};
   Colormap colormap = Colormap::viridis;
   // The values at the low and high end of the colormap. Default: min(0, smallest
   // value shown) and the largest value shown (block means when averaged).
-  std::optional<float> vmin, vmax;
+  std::optional<float> vmin = std::nullopt, vmax = std::nullopt;
   // Side of one cell in pixels (points for SVG and PDF); 0: chosen so that a panel
   // is about 256 pixels wide, between 1 and 32 per cell.
   int cell_pixels = 0;

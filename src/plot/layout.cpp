@@ -20,7 +20,7 @@ constexpr int kRowGap = 10;      // between rows of panels (plus the title band)
 constexpr int kBarGap = 16;      // between the last panel and the colorbar
 constexpr int kBarWidth = 16;
 constexpr int kBarTicks = 5;     // about this many ticks on the colorbar
-constexpr double kMinTickSpacingX = 40, kMinTickSpacingY = 20;  // pixels between index ticks
+constexpr double kMinTickSpacingX = 40, kMinTickSpacingY = 28;  // pixels between index ticks
 constexpr std::int64_t kMaxPictureSide = 32767;
 
 // Measures text in the font all figures use.
