@@ -178,28 +178,43 @@ TEST(AdditiveAttention, FullyMaskedRowIsZero) {
 TEST(AdditiveAttention, Dropout) {
   const Problem p = make_problem(2, 3, 6, 4, 3, 5, 8, 70);
   AdditiveOptions o;
-  o.need_weights = true;
-  const AttentionResult base = attn::additive_attention(p.queries, p.keys, p.values, p.w_q, p.w_k, p.w_v, o);
   o.dropout = {0.0, 99};
-  const AttentionResult zero = attn::additive_attention(p.queries, p.keys, p.values, p.w_q, p.w_k, p.w_v, o);
-  EXPECT_EQ(zero.out.to_vector(), base.out.to_vector()) << "p = 0 is the identity";
+  expect_matches_oracle(p, o, kAllowAll, "p = 0 is the identity");
   o.dropout = {1.0, 99};
   const AttentionResult all = attn::additive_attention(p.queries, p.keys, p.values, p.w_q, p.w_k, p.w_v, o);
   for (float x : all.out.to_vector()) EXPECT_EQ(x, 0.0f) << "p = 1 drops everything";
-  o.dropout = {0.1, 99};  // document 004's AdditiveAttention(dropout=0.1)
-  const AttentionResult a = attn::additive_attention(p.queries, p.keys, p.values, p.w_q, p.w_k, p.w_v, o);
-  const AttentionResult b = attn::additive_attention(p.queries, p.keys, p.values, p.w_q, p.w_k, p.w_v, o);
+
+  // Document 004's AdditiveAttention(dropout=0.1), over enough weights (16 x 16 per
+  // batch) that six binomial standard deviations of the dropped fraction stay below p.
+  const Problem big = make_problem(4, 16, 16, 4, 3, 5, 8, 71);
+  const double rate = 0.1;
+  o.dropout = {rate, 99};
+  o.need_weights = true;
+  const AttentionResult a =
+      attn::additive_attention(big.queries, big.keys, big.values, big.w_q, big.w_k, big.w_v, o);
+  const AttentionResult b =
+      attn::additive_attention(big.queries, big.keys, big.values, big.w_q, big.w_k, big.w_v, o);
   EXPECT_EQ(a.out.to_vector(), b.out.to_vector()) << "same seed, same result";
-  const std::vector<float> w0 = base.weights.to_vector(), w = a.weights.to_vector();
+  const OracleResult want =
+      attn::test::oracle_additive(big.queries, big.keys, big.values, big.w_q, big.w_k, big.w_v);
+  const double budget = budget_for(a, 4, 3, 8, 16);
+  const std::vector<float> w = a.weights.to_vector();
   std::vector<float> kept;
   std::vector<long double> kept_want;
   for (std::size_t n = 0; n < w.size(); ++n)
     if (w[n] != 0.0f) {
       kept.push_back(w[n]);
-      kept_want.push_back(static_cast<long double>(w0[n]) / 0.9L);
+      kept_want.push_back(want.weights[n] / (1 - rate));
     }
-  EXPECT_LT(kept.size(), w.size()) << "some weights are dropped at p = 0.1 over " << w.size();
-  EXPECT_LE(relative_error(kept, kept_want), kReferenceBudget) << "kept weights are w / (1 - p)";
+  EXPECT_LE(relative_error(kept, kept_want), budget) << "kept weights are w / (1 - p)";
+  attn::test::expect_binomial_fraction(static_cast<std::int64_t>(w.size() - kept.size()),
+                                       static_cast<std::int64_t>(w.size()), rate, "dropped weights");
+  // The output is the dropped-out weights times the values.
+  const Tensor dropped = a.weights.unsqueeze(1);  // (B, 1, Lq, Lk)
+  const OracleResult with_dropped = attn::test::oracle_attend(
+      4, 1, 16, 16, big.values.unsqueeze(1), [](Index, Index, Index, Index) { return 0.0L; }, kAllowAll,
+      attn::test::kNoBias, MaskFill::neg_inf, &dropped);
+  EXPECT_LE(relative_error(a.out.to_vector(), with_dropped.out), budget);
 }
 
 TEST(AdditiveAttentionErrors, WidthMismatches) {

@@ -160,7 +160,9 @@ TEST(MaskedSoftmax, NoValidLensIsPlainSoftmax) {
             kReferenceBudget);
   expect_rows_normalized(y, all);
   // Full lengths are the same as none.
-  EXPECT_EQ(attn::masked_softmax(x, IndexTensor::from({3}, {7, 7, 7})).to_vector(), y.to_vector());
+  EXPECT_LE(relative_error(attn::masked_softmax(x, IndexTensor::from({3}, {7, 7, 7})).to_vector(),
+                           oracle_masked_softmax(x, all, MaskFill::neg_inf)),
+            kReferenceBudget);
 }
 
 TEST(MaskedSoftmax, TwoDimensionalX) {
@@ -198,22 +200,23 @@ TEST(MaskedSoftmax, FourDimensionalXWithPerBatchAndPerRowLengths) {
   expect_rows_normalized(z, row_length);
 }
 
-TEST(MaskedSoftmax, StridedInputMatchesContiguousCopy) {
+TEST(MaskedSoftmax, StridedInputMatchesOracleAsContiguousCopyDoes) {
   Rng rng(9);
   const Tensor base = Tensor::randn({2, 5, 3}, rng);
+  const std::vector<float> before = base.to_vector();
   const Tensor x = base.transpose(1, 2);  // (2, 3, 5), last dim strided
   ASSERT_FALSE(x.is_contiguous());
   const IndexTensor lens = IndexTensor::from({2, 3}, {5, 2, 0, 1, 3, 4});
   const std::vector<std::int64_t> per_row = lens.to_vector();
   const auto length = [&](std::int64_t r) { return per_row[r]; };
+  const std::vector<long double> want = oracle_masked_softmax(x, length, MaskFill::neg_inf);
   const Tensor y = attn::masked_softmax(x, lens);
   EXPECT_EQ(y.shape(), (attn::Shape{2, 3, 5}));
-  EXPECT_EQ(y.to_vector(), attn::masked_softmax(x.contiguous(), lens).to_vector());
-  EXPECT_LE(relative_error(y.to_vector(), oracle_masked_softmax(x, length, MaskFill::neg_inf)),
-            kReferenceBudget);
+  EXPECT_LE(relative_error(y.to_vector(), want), kReferenceBudget);
+  EXPECT_LE(relative_error(attn::masked_softmax(x.contiguous(), lens).to_vector(), want), kReferenceBudget);
   expect_rows_normalized(y, length);
-  // The input is left as it was.
-  EXPECT_EQ(base.to_vector(), base.clone().to_vector());
+  // The input is left as it was, bit for bit.
+  EXPECT_EQ(base.to_vector(), before);
 }
 
 TEST(MaskedSoftmax, RejectsNegativeLength) {

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ using attn::Rng;
 using attn::Shape;
 using attn::Tensor;
 using attn::test::error_of;
+using attn::test::kSixSigmas;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
@@ -68,23 +70,31 @@ TEST(Tensor, RandnAndRandAreDeterministicBySeed) {
   // The stream goes on: a second draw differs from the first.
   EXPECT_NE(Tensor::randn({3, 5}, a).to_vector(), xa);
 
-  // Roughly standard normal over many samples.
+  // Standard normal over many samples: the sample mean of n draws has standard
+  // deviation 1 / sqrt(n), the sample variance sqrt(2 / n) (a normal's fourth
+  // moment is 3); six of each (test_util.hpp).
   Rng r(7);
   const std::vector<float> many = Tensor::randn({4000}, r).to_vector();
+  const double n = static_cast<double>(many.size());
   double mean = 0, sq = 0;
   for (float x : many) mean += x, sq += double(x) * x;
-  mean /= many.size();
-  const double var = sq / many.size() - mean * mean;
-  EXPECT_NEAR(mean, 0.0, 0.1);
-  EXPECT_NEAR(var, 1.0, 0.1);
+  mean /= n;
+  const double var = sq / n - mean * mean;
+  EXPECT_NEAR(mean, 0.0, kSixSigmas / std::sqrt(n));
+  EXPECT_NEAR(var, 1.0, kSixSigmas * std::sqrt(2 / n));
 
   Rng u1(5), u2(5);
-  const std::vector<float> ua = Tensor::rand({100}, u1).to_vector();
-  EXPECT_EQ(ua, Tensor::rand({100}, u2).to_vector());
+  const std::vector<float> ua = Tensor::rand({1000}, u1).to_vector();
+  EXPECT_EQ(ua, Tensor::rand({1000}, u2).to_vector());
+  double sum = 0;
   for (float x : ua) {
     EXPECT_GE(x, 0.0f);
     EXPECT_LT(x, 1.0f);
+    sum += x;
   }
+  // U(0, 1) has mean 1/2 and variance 1/12: six standard deviations of the mean.
+  const double un = static_cast<double>(ua.size());
+  EXPECT_NEAR(sum / un, 0.5, kSixSigmas * std::sqrt(1 / (12 * un)));
 }
 
 TEST(Tensor, DataIs64ByteAligned) {

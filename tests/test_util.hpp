@@ -112,6 +112,33 @@ inline void expect_lse(const Tensor& got, const std::vector<long double>& want, 
   EXPECT_LE(relative_error(finite_got, finite_want), budget) << label << ": lse";
 }
 
+// ---- statistics ----------------------------------------------------------------------------
+// Statistical checks of random draws (dropout, initialisation, generators) allow six
+// standard deviations: a correct implementation fails one with probability
+// P(|Z| > 6) ~ 2e-9, while a wrong rate or spread shows up as tens of them.
+
+inline constexpr double kSixSigmas = 6;
+inline constexpr double kSixSigmaTail = 1.97e-9;  // P(|Z| > 6) for a standard normal Z
+
+// `hits` of `trials` Bernoulli(p) draws: the fraction within six binomial standard
+// deviations, sqrt(p (1 - p) / trials), of p.
+inline void expect_binomial_fraction(std::int64_t hits, std::int64_t trials, double p,
+                                     const std::string& what) {
+  ASSERT_GT(trials, 0) << what;
+  const double n = static_cast<double>(trials);
+  const double fraction = static_cast<double>(hits) / n;
+  const double tolerance = kSixSigmas * std::sqrt(p * (1 - p) / n);
+  EXPECT_NEAR(fraction, p, tolerance) << what << ": " << hits << " of " << trials
+                                      << " at p = " << p << " (six sigmas: " << tolerance << ")";
+}
+
+// n draws of U(-a, a) all stay within |x| < t a with probability t^n; the t at which
+// that is the six-sigma tail, so that "max |x| > t a" fails by chance as rarely as a
+// six-sigma check.
+inline double uniform_max_fraction(std::int64_t n) {
+  return std::pow(kSixSigmaTail, 1.0 / static_cast<double>(n));
+}
+
 // ---- modules ------------------------------------------------------------------------------
 
 inline std::vector<std::string> names_of(const NamedParameters& params) {

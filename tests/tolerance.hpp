@@ -10,7 +10,12 @@
 //    within gamma_n = n u with n = n_1 + n_2 + ... (Higham's bound for recursive
 //    summation); the softmax turns a relative score error d into a weight error of
 //    at most 2 |s| d, and scores of unit-variance inputs stay below 8 in the tests,
-//    hence the factor 16.
+//    hence the factor 16 of float_chain_budget;
+//  - a plain float sum without a softmax, y = sum_k t_k (a dot product, a linear
+//    layer), is within |y^ - y| <= gamma_n sum_k |t_k| elementwise (Higham 3.1, any
+//    summation order); norm-wise that is gamma_n * condition, with
+//    condition = || sum_k |t_k| || / || y || >= 1 computed by the oracle, plus u for
+//    rounding the result: float_sum_budget.
 #pragma once
 
 #include <cmath>
@@ -24,11 +29,21 @@ inline constexpr double kEpsF32 = std::numeric_limits<float>::epsilon();
 inline constexpr double kReferenceBudget = 4 * kEpsF32;
 inline constexpr double kSoftmaxGain = 16;
 
-// Budget for float32 accumulation over the given chain of reduction lengths.
+// Budget for float32 accumulation over the given chain of reduction lengths,
+// ending in (or passing through) a softmax.
 inline double float_chain_budget(const std::vector<std::int64_t>& reduction_lengths) {
   double n = 0;
   for (std::int64_t len : reduction_lengths) n += static_cast<double>(len);
   return kSoftmaxGain * (n + 4) * kEpsF32 / 2;
+}
+
+// Budget for float32 sums over the given reduction lengths with no softmax: gamma_n
+// times the sum's condition (1 when no term cancels another), plus the final rounding.
+inline double float_sum_budget(const std::vector<std::int64_t>& reduction_lengths,
+                               double condition = 1.0) {
+  double n = 0;
+  for (std::int64_t len : reduction_lengths) n += static_cast<double>(len);
+  return (n * condition + 1) * kEpsF32 / 2;
 }
 
 // ||got - want|| / ||want||; 0 when both are zero, infinity when only want is.
