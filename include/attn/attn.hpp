@@ -5,5 +5,6 @@
 #include "attn/mask.hpp"
 #include "attn/modules.hpp"
 #include "attn/ops.hpp"
+#include "attn/plot.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"
