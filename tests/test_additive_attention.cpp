@@ -215,6 +215,16 @@ TEST(AdditiveAttention, Dropout) {
       4, 1, 16, 16, big.values.unsqueeze(1), [](Index, Index, Index, Index) { return 0.0L; }, kAllowAll,
       attn::test::kNoBias, MaskFill::neg_inf, &dropped);
   EXPECT_LE(relative_error(a.out.to_vector(), with_dropped.out), budget);
+
+  // weights_before_dropout: the softmax comes back (d2l's attention_weights) while the
+  // output still uses the same dropped-out weights.
+  o.weights_before_dropout = true;
+  const AttentionResult before =
+      attn::additive_attention(big.queries, big.keys, big.values, big.w_q, big.w_k, big.w_v, o);
+  EXPECT_LE(relative_error(before.weights.to_vector(), want.weights), budget) << "the softmax, not dropped";
+  EXPECT_LE(relative_error(before.out.to_vector(), with_dropped.out), budget);
+  EXPECT_GT(relative_error(before.out.to_vector(), want.out), budget) << "the output did not drop anything";
+  expect_lse(before.lse, want.lse, budget, "weights before dropout");
 }
 
 TEST(AdditiveAttentionErrors, WidthMismatches) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attn/mask.hpp"
@@ -16,7 +17,9 @@ using attn::BoolTensor;
 using attn::IndexTensor;
 using attn::Mask;
 using attn::Tensor;
+using attn::Rng;
 using attn::test::error_of;
+using attn::test::HasSubstrs;
 using attn::test::kInf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -245,4 +248,93 @@ TEST(Mask, MaterializeRejectsTermsThatDoNotFit) {
 
   EXPECT_THROW(attn::materialize(Mask::lengths(std::vector<std::int64_t>{-1, 2}), 2, 1, 4, 5),
                attn::Error);
+}
+
+TEST(Mask, AppendUnmaskedKeysPattern) {
+  // Causal bottom_right over Lk = 5 real keys, then 2 appended keys every query sees:
+  // the diagonal sits where the real keys put it, not 2 keys further right.
+  const Mask m = Mask::causal(Align::bottom_right).append_unmasked_keys(2);
+  EXPECT_EQ(m.unmasked_trailing_keys(), 2);
+  EXPECT_THAT(rows(attn::materialize(m, 1, 1, 3, 7), 0, 0), ElementsAre("1110011", "1111011", "1111111"));
+  // Without the appended keys the same term over 7 keys is another pattern.
+  EXPECT_THAT(rows(attn::materialize(Mask::causal(Align::bottom_right), 1, 1, 3, 7), 0, 0),
+              ElementsAre("1111100", "1111110", "1111111"));
+  // A row whose real keys are all masked still sees the appended ones.
+  const Mask none_real = Mask::lengths(std::vector<std::int64_t>{0}).append_unmasked_keys(1);
+  EXPECT_THAT(rows(attn::materialize(none_real, 1, 1, 2, 3), 0, 0), ElementsAre("001", "001"));
+  // No masking at all: everything open.
+  for (bool x : attn::materialize(Mask{}.append_unmasked_keys(3), 1, 2, 2, 4).to_vector()) EXPECT_TRUE(x);
+}
+
+TEST(Mask, AppendUnmaskedKeysEveryTermKind) {
+  // Each term kind over the S real keys of (B, H, Lq, S + n): the first S keys are the
+  // mask as materialized over S keys, the last n are open to every query.
+  const std::int64_t B = 2, H = 2, Lq = 4, S = 5;
+  Rng rng(31);
+  const Tensor bias = attn::test::random_bias({B, H, Lq, S}, 0.3, rng);
+  const IndexTensor per_query = IndexTensor::from({B, Lq}, {0, 1, 5, 3, 2, 0, 4, 5});
+  const std::vector<std::pair<std::string, Mask>> masks = {
+      {"none", Mask{}},
+      {"causal top_left", Mask::causal()},
+      {"causal bottom_right", Mask::causal(Align::bottom_right)},
+      {"lengths 1-D", Mask::lengths(std::vector<std::int64_t>{0, 3})},
+      {"lengths 2-D", Mask::lengths(per_query)},
+      {"sliding_window bottom_right", Mask::sliding_window(1, 1, Align::bottom_right)},
+      {"dense keep (Lq, S)", Mask::keep(attn::test::random_bools({Lq, S}, 0.6, rng))},
+      {"dense block (B, 1, 1, S)", Mask::block(attn::test::random_bools({B, 1, 1, S}, 0.4, rng))},
+      {"bias (B, H, Lq, S) with -inf", Mask::bias(bias)},
+      {"causal bottom_right & window & bias", Mask::causal(Align::bottom_right) & Mask::sliding_window(2) &
+                                                   Mask::bias(bias)},
+  };
+  for (std::int64_t n : {0, 1, 3}) {
+    for (const auto& [name, mask] : masks) {
+      SCOPED_TRACE(name + ", n = " + std::to_string(n));
+      const Mask appended = mask.append_unmasked_keys(n);
+      EXPECT_EQ(appended.unmasked_trailing_keys(), n);
+      EXPECT_EQ(mask.unmasked_trailing_keys(), 0) << "append_unmasked_keys changed its operand";
+      const BoolTensor real = attn::materialize(mask, B, H, Lq, S);
+      const BoolTensor all = attn::materialize(appended, B, H, Lq, S + n);
+      ASSERT_EQ(all.shape(), (attn::Shape{B, H, Lq, S + n}));
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t h = 0; h < H; ++h)
+          for (std::int64_t i = 0; i < Lq; ++i) {
+            for (std::int64_t j = 0; j < S; ++j)
+              EXPECT_EQ(all(b, h, i, j), real(b, h, i, j)) << b << "," << h << "," << i << "," << j;
+            for (std::int64_t j = S; j < S + n; ++j)
+              EXPECT_TRUE(all(b, h, i, j)) << "appended key " << j << " of " << b << "," << h << "," << i;
+          }
+    }
+  }
+}
+
+TEST(Mask, AppendUnmaskedKeysErrors) {
+  EXPECT_THAT(error_of([] { Mask::causal().append_unmasked_keys(-1); }),
+              HasSubstrs({"append_unmasked_keys", "-1"}));
+  // More appended keys than the scores have.
+  EXPECT_THAT(error_of([] { attn::materialize(Mask::causal().append_unmasked_keys(4), 1, 1, 2, 3); }),
+              HasSubstrs({"4", "3"}));
+  // Dense and bias terms are sized for the real keys, not all of them.
+  EXPECT_THAT(error_of([] {
+                attn::materialize(Mask::keep(BoolTensor::zeros({2, 5})).append_unmasked_keys(2), 1, 1, 2, 5);
+              }),
+              HasSubstrs({"mask", "(2, 5)", "(1, 1, 2, 3)"}));
+  // Two masks that append different numbers of keys do not combine.
+  EXPECT_THAT(error_of([] { Mask::causal().append_unmasked_keys(1) & Mask{}.append_unmasked_keys(2); }),
+              HasSubstrs({"1", "2"}));
+}
+
+TEST(Mask, SlidingWindowOfInt64MaxSizesDoesNotOverflow) {
+  // Windows wider than any sequence: p - left and p + right must not wrap around.
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  for (Align align : {Align::top_left, Align::bottom_right}) {
+    SCOPED_TRACE(align == Align::top_left ? "top_left" : "bottom_right");
+    for (bool x : attn::materialize(Mask::sliding_window(kMax, kMax, align), 1, 1, 3, 5).to_vector())
+      EXPECT_TRUE(x) << "an unbounded window allows every key";
+    // Unbounded on one side only: the causal mask of the same alignment.
+    EXPECT_EQ(attn::materialize(Mask::sliding_window(kMax, 0, align), 2, 1, 4, 6).to_vector(),
+              attn::materialize(Mask::causal(align), 2, 1, 4, 6).to_vector());
+  }
+  // Unbounded to the right: key j >= i - 1 (top_left).
+  EXPECT_THAT(rows(attn::materialize(Mask::sliding_window(1, kMax), 1, 1, 3, 4), 0, 0),
+              ElementsAre("1111", "1111", "0111"));
 }

@@ -9,6 +9,7 @@
 #include <limits>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attn/ops.hpp"
@@ -285,6 +286,63 @@ TEST(ScaledDotProductAttention, EveryMaskKindAndCombination) {
           expect_weight_rows(r.weights, c.allowed, c.bias, budget_for(r, d.Dk, d.Lk), label);
       }
     }
+  }
+}
+
+TEST(ScaledDotProductAttention, MaskWithAppendedUnmaskedKeys) {
+  // The terms speak of the first Lk - n keys; the n appended keys are open to every
+  // query and get no bias (MultiHeadAttention's add_bias_kv / add_zero_attn keys).
+  const Dims d{2, 2, 1, 5, 8, 4, 3};
+  const Index n = 2, S = d.Lk - n;
+  const Qkv x = make_qkv(d, 380);
+  Rng rng(381);
+  const Tensor bias = Tensor::randn({d.B, d.Hq, d.Lq, S}, rng);  // finite
+  const Index shift = S - d.Lq;
+  const std::vector<std::int64_t> lens = {0, 4};
+  const std::vector<MaskCase> cases = {
+      {"bias", Mask::bias(bias).append_unmasked_keys(n), kAllowAll,
+       [=](Index b, Index h, Index i, Index j) { return j < S ? bias(b, h, i, j) : 0.0L; }},
+      {"causal bottom_right", Mask::causal(Align::bottom_right).append_unmasked_keys(n),
+       [=](Index, Index, Index i, Index j) { return j >= S || j <= i + shift; }},
+      {"sliding_window(1, 0) bottom_right", Mask::sliding_window(1, 0, Align::bottom_right).append_unmasked_keys(n),
+       [=](Index, Index, Index i, Index j) { return j >= S || (i + shift - 1 <= j && j <= i + shift); }},
+      {"lengths with an empty row", Mask::lengths(lens).append_unmasked_keys(n),
+       [=](Index b, Index, Index, Index j) { return j >= S || j < lens[b]; }},
+  };
+  for (const MaskCase& c : cases) {
+    for (MaskFill fill : {MaskFill::neg_inf, MaskFill::d2l}) {
+      SdpaOptions o;
+      o.mask = c.mask;
+      o.fill = fill;
+      const std::string label = "appended " + c.name + (fill == MaskFill::d2l ? " fill d2l" : " fill neg_inf");
+      const AttentionResult r = expect_matches_oracle(x.q, x.k, x.v, o, c.allowed, c.bias, label);
+      if (fill == MaskFill::neg_inf)
+        expect_weight_rows(r.weights, c.allowed, c.bias, budget_for(r, d.Dk, d.Lk), label);
+    }
+  }
+}
+
+TEST(ScaledDotProductAttention, SlidingWindowOfInt64MaxSizes) {
+  // Windows wider than any sequence reach the kernels without overflowing p - left
+  // or p + right.
+  constexpr Index kMax = std::numeric_limits<Index>::max();
+  const Dims d{2, 2, 2, 5, 7, 4, 3};
+  const Qkv x = make_qkv(d, 390);
+  const Index shift = d.Lk - d.Lq;
+  const std::vector<MaskCase> cases = {
+      {"window(max, max)", Mask::sliding_window(kMax, kMax), kAllowAll},
+      {"window(max, max) bottom_right", Mask::sliding_window(kMax, kMax, Align::bottom_right), kAllowAll},
+      {"window(max, 0) top_left", Mask::sliding_window(kMax, 0),
+       [](Index, Index, Index i, Index j) { return j <= i; }},
+      {"window(max, 0) bottom_right", Mask::sliding_window(kMax, 0, Align::bottom_right),
+       [=](Index, Index, Index i, Index j) { return j <= i + shift; }},
+      {"window(0, max) bottom_right", Mask::sliding_window(0, kMax, Align::bottom_right),
+       [=](Index, Index, Index i, Index j) { return j >= i + shift; }},
+  };
+  for (const MaskCase& c : cases) {
+    SdpaOptions o;
+    o.mask = c.mask;
+    expect_matches_oracle(x.q, x.k, x.v, o, c.allowed, c.bias, c.name);
   }
 }
 
@@ -720,6 +778,72 @@ TEST(ScaledDotProductAttention, DropoutKeepsAndRescales) {
             budget);
 }
 
+TEST(ScaledDotProductAttention, WeightsBeforeDropout) {
+  // weights_before_dropout returns the softmax (d2l's attention_weights) while the
+  // output still uses the dropped-out weights, the same ones as without the flag.
+  const Dims d{2, 4, 2, 6, 9, 5, 3};
+  const Qkv x = make_qkv(d, 1530);
+  const Index shift = d.Lk - d.Lq;
+  const AllowedFn allowed = [=](Index, Index, Index i, Index j) { return j <= i + shift; };
+  const OracleResult want = attn::test::oracle_attention(x.q, x.k, x.v, 1.0L / std::sqrt(5.0L), allowed);
+  const double p = 0.4;
+  SdpaOptions o;
+  o.mask = Mask::causal(Align::bottom_right);
+  o.need_weights = true;
+  o.dropout = {p, 11};
+  const AttentionResult after = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
+  o.weights_before_dropout = true;
+  const AttentionResult before = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
+  const double budget = budget_for(before, d.Dk, d.Lk);
+
+  ASSERT_EQ(before.weights.shape(), (Shape{d.B, d.Hq, d.Lq, d.Lk}));
+  expect_no_nan(before.weights.to_vector(), "weights before dropout");
+  EXPECT_LE(relative_error(before.weights.to_vector(), want.weights), budget) << "the softmax, not dropped";
+  expect_weight_rows(before.weights, allowed, kNoBias, budget, "weights before dropout");
+  expect_lse(before.lse, want.lse, budget, "weights before dropout");
+  // The returned weights after dropout are those of the same kept set: 0 or w / (1 - p).
+  std::int64_t dropped = 0, allowed_count = 0;
+  const std::vector<float> w_after = after.weights.to_vector();
+  for (std::size_t n = 0; n < w_after.size(); ++n) {
+    if (want.weights[n] == 0.0L) continue;
+    ++allowed_count;
+    if (w_after[n] == 0.0f) ++dropped;
+  }
+  attn::test::expect_binomial_fraction(dropped, allowed_count, p, "dropped weights");
+  // Both outputs are the weighted sums with the dropped-out weights, not with the softmax.
+  const OracleResult with_dropped =
+      attn::test::oracle_attend(d.B, d.Hq, d.Lq, d.Lk, x.v, [](Index, Index, Index, Index) { return 0.0L; },
+                                kAllowAll, kNoBias, MaskFill::neg_inf, &after.weights);
+  EXPECT_LE(relative_error(before.out.to_vector(), with_dropped.out), budget);
+  EXPECT_LE(relative_error(after.out.to_vector(), with_dropped.out), budget);
+  EXPECT_GT(relative_error(before.out.to_vector(), want.out), budget) << "the output did not drop anything";
+
+  // Without dropout the flag changes nothing; without need_weights no weights come back.
+  SdpaOptions no_dropout;
+  no_dropout.mask = o.mask;
+  no_dropout.weights_before_dropout = true;
+  for (MaskFill fill : {MaskFill::neg_inf, MaskFill::d2l}) {
+    no_dropout.fill = fill;
+    expect_matches_oracle(x.q, x.k, x.v, no_dropout, allowed, kNoBias, "weights_before_dropout, p = 0");
+  }
+  o.need_weights = false;
+  const AttentionResult plain = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
+  EXPECT_FALSE(plain.weights.defined() && plain.weights.numel() > 0);
+  EXPECT_LE(relative_error(plain.out.to_vector(), with_dropped.out), budget);
+
+  // 3-D inputs, p = 1: the output is zero, the weights before dropout are the softmax.
+  const Tensor q3 = randn({2, 4, 3}, 1531), k3 = randn({2, 5, 3}, 1532), v3 = randn({2, 5, 2}, 1533);
+  SdpaOptions all;
+  all.need_weights = true;
+  all.weights_before_dropout = true;
+  all.dropout = {1.0, 3};
+  const AttentionResult r3 = attn::scaled_dot_product_attention(q3, k3, v3, all);
+  for (float y : r3.out.to_vector()) EXPECT_EQ(y, 0.0f);
+  const OracleResult want3 =
+      attn::test::oracle_attention(q3.unsqueeze(1), k3.unsqueeze(1), v3.unsqueeze(1), 1.0L / std::sqrt(3.0L));
+  EXPECT_LE(relative_error(r3.weights.to_vector(), want3.weights), budget_for(r3, 3, 5));
+}
+
 // ---- dot_product_attention ------------------------------------------------------------------
 
 TEST(DotProductAttention, Document001IsSdpaWithScaleOne) {
@@ -898,4 +1022,58 @@ TEST(ScaledDotProductAttentionErrors, IntoWithWrongOutShape) {
   const Tensor out3 = Tensor::zeros({2, 3, 6});
   expect_error(error_of([&] { attn::scaled_dot_product_attention_into(q, k, v, out3); }),
                {"out", "(2, 3, 6)", "(2, 2, 3, 6)"});
+}
+
+TEST(ScaledDotProductAttentionErrors, IntoRejectsABroadcastOut) {
+  const Tensor q = randn({2, 2, 3, 4}, 1700), k = randn({2, 2, 5, 4}, 1701), v = randn({2, 2, 5, 6}, 1702);
+  // Every head writing one (B, 1, Lq, Dv) buffer: a stride 0 over a dim of size 2.
+  const Tensor shared = Tensor::zeros({2, 1, 3, 6}).expand({2, 2, 3, 6});
+  ASSERT_EQ(shared.stride(1), 0);
+  expect_error(error_of([&] { attn::scaled_dot_product_attention_into(q, k, v, shared); }),
+               {"out", "(2, 2, 3, 6)", "query (2, 2, 3, 4)"});
+  // One query row broadcast over Lq.
+  const Tensor rows = Tensor::zeros({2, 2, 1, 6}).expand({2, 2, 3, 6});
+  expect_error(error_of([&] { attn::scaled_dot_product_attention_into(q, k, v, rows); }), {"out"});
+  // A stride 0 over a dim of size 1 writes each element once: accepted.
+  const Tensor q3 = randn({2, 3, 4}, 1703), k3 = randn({2, 5, 4}, 1704), v3 = randn({2, 5, 6}, 1705);
+  const Tensor buffer = Tensor::zeros({2, 3, 6});
+  const Tensor one_head = buffer.unsqueeze(1);  // (2, 1, 3, 6), stride 0 on the size-1 dim
+  ASSERT_EQ(one_head.stride(1), 0);
+  const AttentionResult r =
+      attn::scaled_dot_product_attention_into(q3.unsqueeze(1), k3.unsqueeze(1), v3.unsqueeze(1), one_head);
+  const OracleResult want =
+      attn::test::oracle_attention(q3.unsqueeze(1), k3.unsqueeze(1), v3.unsqueeze(1), 0.5L);
+  EXPECT_LE(relative_error(buffer.to_vector(), want.out), budget_for(r, 4, 5));
+}
+
+TEST(ScaledDotProductAttentionErrors, IntoRejectsAnOutOverlappingItsInputs) {
+  // q, k and v in the first B batch entries of one (2 B, L, 3 D) buffer, as a packed
+  // projection; out = q, k or v is rejected before anything is written.
+  const Index B = 2, L = 4, D = 3;
+  const Tensor storage = randn({2 * B, L, 3 * D}, 1710);
+  const Tensor packed = storage.slice(0, 0, B);
+  const Tensor q = packed.slice(2, 0, D), k = packed.slice(2, D, 2 * D), v = packed.slice(2, 2 * D, 3 * D);
+  const std::vector<float> before = storage.to_vector();
+  for (const auto& [name, out] : {std::pair<std::string, Tensor>{"query", q}, {"key", k}, {"value", v}}) {
+    SCOPED_TRACE("out = " + name);
+    expect_error(error_of([&] { attn::scaled_dot_product_attention_into(q, k, v, out); }),
+                 {"out", "(2, 4, 3)", "query (2, 4, 3)"});
+  }
+  EXPECT_EQ(storage.to_vector(), before) << "a rejected call wrote into its inputs";
+
+  // One element in common: q is elements 0-3 of a buffer, out elements 3-6.
+  const Tensor buffer = randn({8}, 1711);
+  const Tensor q4 = Tensor::wrap(buffer.data(), {1, 1, 2, 2});
+  const Tensor out4 = Tensor::wrap(buffer.data() + 3, {1, 1, 2, 2});
+  const Tensor kv4 = randn({1, 1, 3, 2}, 1712);
+  expect_error(error_of([&] { attn::scaled_dot_product_attention_into(q4, kv4, kv4, out4); }), {"out"});
+
+  // The other batch entries of the same storage do not overlap the inputs: accepted.
+  const Tensor out = storage.slice(0, B, 2 * B).slice(2, 0, D);  // (B, L, D)
+  const AttentionResult r = attn::scaled_dot_product_attention_into(q, k, v, out);
+  const OracleResult want =
+      attn::test::oracle_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), 1.0L / std::sqrt(3.0L));
+  EXPECT_LE(relative_error(out.to_vector(), want.out), budget_for(r, D, L));
+  EXPECT_EQ(packed.to_vector(), std::vector<float>(before.begin(), before.begin() + B * L * 3 * D))
+      << "writing out changed the inputs";
 }
