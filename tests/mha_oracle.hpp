@@ -243,4 +243,41 @@ inline OracleResult attention_pooling(const std::function<Real(Index b, Index i,
                        dropped ? &dropped4 : nullptr);
 }
 
+// d2l's modules return the weights before dropout (as d2l does), so the dropped-out
+// weights their output used are not returned. They are recovered here: for each row
+// (b, i), among the subsets of its k nonzero `weights` (the oracle's softmax,
+// (B, Lq, Lk) row-major), the kept set whose sum_j w_j / (1 - p) values(b, j) is
+// nearest out(b, i); the result holds w_j / (1 - p) for the kept keys and 0 for the
+// others, (B, Lq, Lk). All 2^k subsets are tried (k <= 16). The caller then checks
+// that these weights explain the output within its budget: no kept set does for an
+// output that is not a dropout of the softmax.
+inline Tensor dropped_weights_explaining(const Tensor& out, const std::vector<Real>& weights,
+                                         const Tensor& values, double p) {
+  const Index B = out.size(0), Lq = out.size(1), Dv = out.size(2), Lk = values.size(1);
+  Tensor dropped = Tensor::zeros({B, Lq, Lk});
+  for (Index b = 0; b < B; ++b)
+    for (Index i = 0; i < Lq; ++i) {
+      const Real* w = &weights[static_cast<std::size_t>((b * Lq + i) * Lk)];
+      std::vector<Index> live;
+      for (Index j = 0; j < Lk; ++j)
+        if (w[j] > 0) live.push_back(j);
+      if (live.size() > 16) throw std::invalid_argument("dropped_weights_explaining: more than 16 keys in a row");
+      std::uint32_t best = 0;
+      Real best_distance = std::numeric_limits<Real>::infinity();
+      for (std::uint32_t kept = 0; kept < (1u << live.size()); ++kept) {
+        Real distance = 0;
+        for (Index d = 0; d < Dv; ++d) {
+          Real y = 0;
+          for (std::size_t n = 0; n < live.size(); ++n)
+            if (kept >> n & 1u) y += w[live[n]] / (1 - static_cast<Real>(p)) * values(b, live[n], d);
+          distance += (y - out(b, i, d)) * (y - out(b, i, d));
+        }
+        if (distance < best_distance) best_distance = distance, best = kept;
+      }
+      for (std::size_t n = 0; n < live.size(); ++n)
+        if (best >> n & 1u) dropped(b, i, live[n]) = static_cast<float>(w[live[n]] / (1 - static_cast<Real>(p)));
+    }
+  return dropped;
+}
+
 }  // namespace attn::test::mha
