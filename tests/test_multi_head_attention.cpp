@@ -13,6 +13,7 @@
 #include <ostream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "attn/modules.hpp"
@@ -33,6 +34,7 @@ using attn::Shape;
 using attn::Tensor;
 using attn::test::error_of;
 using attn::test::expect_finite;
+using attn::test::HasSubstrs;
 using attn::test::float_chain_budget;
 using attn::test::kInf;
 using attn::test::kKernels;
@@ -88,10 +90,11 @@ Budgets budgets_for(const MultiHeadAttentionOptions& o, std::int64_t extended_ke
 }
 
 // The module's forward against the oracle: shapes, values, weights, no NaN.
+// `mask_bias`: the test's own copy of fo.mask's additive terms, if it has any.
 void expect_matches_oracle(MultiHeadAttention& m, const Tensor& query, const Tensor& key, const Tensor& value,
-                           const MultiHeadForwardOptions& fo) {
+                           const MultiHeadForwardOptions& fo, const Tensor* mask_bias = nullptr) {
   const MultiHeadResult r = m.forward(query, key, value, fo);
-  const mha::Result want = mha::multi_head_attention(m, query, key, value, fo);
+  const mha::Result want = mha::multi_head_attention(m, query, key, value, fo, nullptr, mask_bias);
   const attn::MultiHeadAttentionOptions& o = m.options();
   const std::int64_t S = key.size(key.rank() == 3 && o.batch_first ? 1 : 0);
   const Budgets budget = budgets_for(o, S + (o.add_bias_kv ? 1 : 0) + (o.add_zero_attn ? 1 : 0));
@@ -127,6 +130,10 @@ struct Case {
   bool is_causal = false;
   Lens lens = Lens::none;
   bool need_weights = true, average = true;
+  // fo.mask, an attn::Mask over the (B, H, L, S) real keys: finite biases, a
+  // bottom_right sliding window, a bottom_right causal mask (bottom_right, so that
+  // the diagonal moves if the module measured it over the extra keys too).
+  bool mask_bias = false, mask_window = false, mask_causal = false;
 };
 
 // gtest prints a failing case by name.
@@ -206,7 +213,41 @@ std::vector<Case> cases() {
              c.kdim = 5, c.vdim = 6, c.add_bias_kv = c.add_zero_attn = c.batch_first = c.is_causal = true;
              c.kpm = Kpm::additive, c.attn_mask = AttnMask::bool3d, c.lens = Lens::per_query, c.average = false;
            }),
+      make("unbatched_mask_bias_bias_kv", [](Case& c) { c.unbatched = c.mask_bias = c.add_bias_kv = true; }),
+      make("mask_everything",
+           [](Case& c) {
+             c.kdim = 5, c.vdim = 6, c.add_bias_kv = c.add_zero_attn = c.batch_first = true;
+             c.mask_bias = c.mask_window = true, c.kpm = Kpm::boolean, c.attn_mask = AttnMask::float3d;
+             c.lens = Lens::per_query, c.average = false;
+           }),
   };
+}
+
+// Each kind of fo.mask with and without the extra keys of add_bias_kv / add_zero_attn,
+// which the mask must leave open.
+std::vector<Case> mask_cases() {
+  std::vector<Case> out;
+  const std::pair<std::string, void (*)(Case&)> kinds[] = {
+      {"mask_bias", [](Case& c) { c.mask_bias = true; }},
+      {"mask_window", [](Case& c) { c.mask_window = true; }},
+      {"mask_causal_bottom_right", [](Case& c) { c.mask_causal = true; }},
+  };
+  const std::pair<std::string, void (*)(Case&)> extras[] = {
+      {"", [](Case&) {}},
+      {"_bias_kv", [](Case& c) { c.add_bias_kv = true; }},
+      {"_zero_attn", [](Case& c) { c.add_zero_attn = true; }},
+      {"_bias_kv_zero_attn", [](Case& c) { c.add_bias_kv = c.add_zero_attn = true; }},
+  };
+  for (const auto& [kind, set_kind] : kinds)
+    for (const auto& [extra, set_extra] : extras)
+      out.push_back(make(kind + extra, [&](Case& c) { set_kind(c), set_extra(c); }));
+  return out;
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> all = cases();
+  for (Case& c : mask_cases()) all.push_back(std::move(c));
+  return all;
 }
 
 class MultiHeadAttentionCase : public ::testing::TestWithParam<std::tuple<Case, Kernel>> {};
@@ -262,12 +303,19 @@ TEST_P(MultiHeadAttentionCase, MatchesOracle) {
   if (c.attn_mask == AttnMask::float3d) fo.attn_mask = random_bias(mask_3d, 0.15, rng);
   if (c.lens == Lens::per_batch) fo.valid_lens = random_lengths({c.B}, c.S, rng);
   if (c.lens == Lens::per_query) fo.valid_lens = random_lengths({c.B, c.L}, c.S, rng);
+  Tensor mask_bias;  // the test's own copy of fo.mask's additive terms
+  if (c.mask_bias) {
+    mask_bias = Tensor::randn({B, c.H, c.L, c.S}, rng);  // finite
+    fo.mask &= attn::Mask::bias(mask_bias);
+  }
+  if (c.mask_window) fo.mask &= attn::Mask::sliding_window(1, 1, attn::Align::bottom_right);
+  if (c.mask_causal) fo.mask &= attn::Mask::causal(attn::Align::bottom_right);
 
-  expect_matches_oracle(m, query, key, value, fo);
+  expect_matches_oracle(m, query, key, value, fo, mask_bias.defined() ? &mask_bias : nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, MultiHeadAttentionCase,
-                         ::testing::Combine(::testing::ValuesIn(cases()), ::testing::ValuesIn(kKernels)),
+                         ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(kKernels)),
                          [](const ::testing::TestParamInfo<std::tuple<Case, Kernel>>& info) {
                            return std::get<0>(info.param).name + "_" + attn::to_string(std::get<1>(info.param));
                          });
@@ -797,6 +845,54 @@ TEST(MultiHeadAttention, ConstructionErrors) {
   o.num_heads = 2;
   o.v_proj_dim = 5;  // divisible query/key width, indivisible value width
   EXPECT_THAT(error_of([&] { MultiHeadAttention m(o); }), HasSubstr("num_heads"));
+}
+
+TEST(MultiHeadAttention, ConstructionRejectsNonPositiveProjectedWidths) {
+  for (std::int64_t bad : {0, -4}) {
+    SCOPED_TRACE("width " + std::to_string(bad));
+    MultiHeadAttentionOptions o;
+    o.embed_dim = 8;
+    o.num_heads = 2;
+    o.qk_proj_dim = bad;  // divisible by num_heads, so only the sign check can catch it
+    EXPECT_THAT(error_of([&] { MultiHeadAttention m(o); }),
+                HasSubstrs({"MultiHeadAttention", "qk_proj_dim", std::to_string(bad)}));
+    o.qk_proj_dim.reset();
+    o.v_proj_dim = bad;
+    EXPECT_THAT(error_of([&] { MultiHeadAttention m(o); }),
+                HasSubstrs({"MultiHeadAttention", "v_proj_dim", std::to_string(bad)}));
+    o.v_proj_dim.reset();
+    o.kdim = bad;
+    EXPECT_THAT(error_of([&] { MultiHeadAttention m(o); }), HasSubstrs({"MultiHeadAttention", "kdim"}));
+  }
+}
+
+TEST(MultiHeadAttention, DropoutIsAProbabilityOneIncluded) {
+  MultiHeadAttentionOptions o;
+  o.embed_dim = 8;
+  o.num_heads = 2;
+  for (double p : {0.0, 0.5, 1.0}) {
+    o.dropout = p;
+    EXPECT_NO_THROW(MultiHeadAttention m(o)) << "dropout " << p;
+  }
+  for (double p : {-0.1, 1.5, std::nan("")}) {
+    o.dropout = p;
+    EXPECT_THAT(error_of([&] { MultiHeadAttention m(o); }), HasSubstrs({"MultiHeadAttention", "dropout"}))
+        << "dropout " << p;
+  }
+  // p = 1 in training drops every weight: each output row is out_proj.bias.
+  o.dropout = 1.0;
+  MultiHeadAttention m(o);
+  Rng rng(41);
+  randomize(m, rng);
+  const Tensor q = Tensor::randn({3, 2, 8}, rng), kv = Tensor::randn({4, 2, 8}, rng);
+  const MultiHeadResult r = m.forward(q, kv, kv);
+  for (float w : r.weights.to_vector()) EXPECT_EQ(w, 0.0f);
+  for (std::int64_t i = 0; i < 3; ++i)
+    for (std::int64_t b = 0; b < 2; ++b)
+      for (std::int64_t e = 0; e < 8; ++e) EXPECT_EQ(r.output(i, b, e), m.out_proj_bias(e));
+  // And in eval() nothing is dropped.
+  m.eval();
+  expect_matches_oracle(m, q, kv, kv, {});
 }
 
 TEST(MultiHeadAttention, ForwardErrorsNameTheArgumentAndShapes) {

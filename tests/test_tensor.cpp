@@ -317,3 +317,58 @@ TEST(Tensor, ToStringLooksLikeTorch) {
   EXPECT_THAT(s, HasSubstr("tensor("));
   EXPECT_THAT(s, HasSubstr("0.5000"));
 }
+
+TEST(Tensor, ShapesWhoseSizeOverflowsInt64Throw) {
+  const std::int64_t big = std::int64_t{1} << 40;
+  // 2^80 elements.
+  EXPECT_THAT(error_of([&] { Tensor::zeros({big, big}); }), HasSubstr("(1099511627776, 1099511627776)"));
+  EXPECT_THROW(Tensor::full({big, big}, 1.0f), attn::Error);
+  EXPECT_THROW(BoolTensor::zeros({big, big}), attn::Error);
+  Rng rng(1);
+  EXPECT_THROW(Tensor::randn({4, big, big}, rng), attn::Error);
+  // The element count fits in int64, the byte size does not: 2^62 floats, 2^61 int64s.
+  EXPECT_THROW(Tensor::zeros({std::int64_t{1} << 62}), attn::Error);
+  EXPECT_THROW(IndexTensor::zeros({std::int64_t{1} << 61}), attn::Error);
+  EXPECT_THROW(Tensor::zeros({std::int64_t{1} << 31, std::int64_t{1} << 31}), attn::Error);
+  // Views are checked too: wrap and expand.
+  float x = 0;
+  EXPECT_THROW(Tensor::wrap(&x, {big, big}, {0, 0}), attn::Error);
+  EXPECT_THROW(Tensor::from({1}, {1.0f}).expand({big, big}), attn::Error);
+}
+
+TEST(Tensor, ZeroSizeShapesWithHugeSizesAreEmpty) {
+  const std::int64_t big = std::int64_t{1} << 40;
+  // A zero size anywhere makes an empty tensor, however large the other sizes: its
+  // element count, 0, overflows nothing (torch.zeros(2**40, 2**40, 0) is empty too).
+  for (const Shape& empty : {Shape{0, big, big}, Shape{big, big, 0}}) {
+    try {
+      const Tensor t = Tensor::zeros(empty);
+      EXPECT_EQ(t.numel(), 0) << attn::shape_str(empty);
+      EXPECT_EQ(t.shape(), empty);
+    } catch (const attn::Error& e) {
+      ADD_FAILURE() << attn::shape_str(empty) << " has no elements, yet: " << e.what();
+    }
+  }
+}
+
+TEST(Tensor, ExpandToNegativeSizesThrows) {
+  const Tensor row = Tensor::from({1, 3}, {1, 2, 3});
+  EXPECT_THAT(error_of([&] { row.expand({-1, 3}); }), HasSubstr("(-1, 3)"));
+  EXPECT_THROW(row.expand({-2, 1, 3}), attn::Error) << "a negative new leading dim";
+  EXPECT_THROW(Tensor::from({1}, {1.0f}).expand({-4}), attn::Error);
+}
+
+TEST(Tensor, IndexingAnUndefinedTensorThrows) {
+  // No storage to read: the error says so, whatever the indices (at({}) has the
+  // rank, 0, of an undefined tensor, so only this check stands between it and null).
+  const Tensor none;
+  EXPECT_FALSE(none.defined());
+  EXPECT_THAT(error_of([&] { none(0); }), HasSubstr("undefined"));
+  EXPECT_THAT(error_of([&] { none(0, 0); }), HasSubstr("undefined"));
+  EXPECT_THAT(error_of([&] { none.at({}); }), HasSubstr("undefined"));
+  EXPECT_THAT(error_of([] { BoolTensor{}(1); }), HasSubstr("undefined"));
+  EXPECT_THAT(error_of([] { IndexTensor{}.at({}); }), HasSubstr("undefined"));
+  // A defined scalar (rank 0, one element) is read with no indices.
+  const Tensor scalar = Tensor::full({}, 2.5f);
+  EXPECT_EQ(scalar.at({}), 2.5f);
+}
