@@ -28,10 +28,9 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <variant>
 #include <vector>
-
-#include <stdexcept>
 
 #include "attn/mask.hpp"
 #include "attn/modules.hpp"
