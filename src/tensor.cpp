@@ -21,8 +21,12 @@ std::string shape_str(const Shape& shape) {
 }
 
 std::int64_t shape_numel(const Shape& shape) {
+  for (std::int64_t s : shape)
+    if (s == 0) return 0;
   std::int64_t n = 1;
-  for (std::int64_t s : shape) n *= s;
+  for (std::int64_t s : shape)
+    if (__builtin_mul_overflow(n, s, &n))
+      detail::throw_tensor_error("shape " + shape_str(shape) + " has more elements than memory can address");
   return n;
 }
 

@@ -18,8 +18,10 @@
 #include "attn/plot.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"
+#include "test_util.hpp"
 
 using attn::Rng;
+using attn::test::error_of;
 using attn::Tensor;
 using attn::plot::Colormap;
 using attn::plot::colormap_color;
@@ -87,15 +89,6 @@ Rgb cell(const Image& image, const Figure& fig, int i, int j, int row = 0, int c
   const attn::plot::PanelGeometry g = fig.panel(row, col);
   return image.at(g.x + j * g.cell_pixels + g.cell_pixels / 2,
                   g.y + i * g.cell_pixels + g.cell_pixels / 2);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const attn::Error& e) {
-    return e.what();
-  }
-  return "(no attn::Error thrown)";
 }
 
 std::string hex(Rgb c) {

@@ -7,6 +7,7 @@
 // masks) and int64_t (`IndexTensor`, valid lengths).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -26,6 +27,7 @@ using Shape = std::vector<std::int64_t>;
 
 // "(2, 3, 4)": the form every error message uses.
 std::string shape_str(const Shape& shape);
+// The element count; throws attn::Error when it overflows int64.
 std::int64_t shape_numel(const Shape& shape);
 // Row-major strides of a dense tensor of `shape`.
 Shape contiguous_strides(const Shape& shape);
@@ -141,7 +143,7 @@ class BasicTensor {
   template <class... I>
   T& operator()(I... index) const {
     static_assert((std::is_integral_v<I> && ...));
-    const std::int64_t idx[] = {static_cast<std::int64_t>(index)...};
+    const std::array<std::int64_t, sizeof...(I)> idx = {static_cast<std::int64_t>(index)...};
     if (data_ == nullptr) detail::throw_tensor_error("index: the tensor is undefined (no storage)");
     if (static_cast<std::int64_t>(sizeof...(I)) != rank())
       detail::throw_tensor_error("index: " + std::to_string(sizeof...(I)) +
@@ -312,13 +314,11 @@ class BasicTensor {
   }
   // Sizes must be >= 0, and the element count and byte size must fit in int64.
   static void check_shape(const Shape& shape) {
-    std::int64_t n = 1;
-    for (std::int64_t s : shape) {
+    for (std::int64_t s : shape)
       if (s < 0) detail::throw_tensor_error("negative size in shape " + shape_str(shape));
-      if (__builtin_mul_overflow(n, s, &n) ||
-          n > std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(sizeof(T)))
-        detail::throw_tensor_error("shape " + shape_str(shape) + " has more elements than memory can address");
-    }
+    // shape_numel throws when the count overflows int64 (an empty shape never does).
+    if (shape_numel(shape) > std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(sizeof(T)))
+      detail::throw_tensor_error("shape " + shape_str(shape) + " has more bytes than memory can address");
   }
 
   std::shared_ptr<void> owner_;  // null for views of external memory
