@@ -1,6 +1,7 @@
 // Shape helpers, aligned storage and the view rule behind Tensor::reshape.
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include "attn/tensor.hpp"
@@ -35,7 +36,10 @@ Shape contiguous_strides(const Shape& shape) {
   std::int64_t stride = 1;
   for (std::size_t d = shape.size(); d-- > 0;) {
     strides[d] = stride;
-    stride *= std::max<std::int64_t>(shape[d], 1);
+    // Only an empty tensor (a 0 elsewhere in its shape) can overflow here; its
+    // strides address nothing, so they saturate instead.
+    if (__builtin_mul_overflow(stride, std::max<std::int64_t>(shape[d], 1), &stride))
+      stride = std::numeric_limits<std::int64_t>::max();
   }
   return strides;
 }
