@@ -68,8 +68,9 @@ def _attn_bin():
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "demo.json"
-    run = subprocess.run([_attn_bin(), "demo", "--json", str(path)], capture_output=True,
-                         text=True, timeout=300)
+    run = subprocess.run([_attn_bin(), "demo", "--json", str(path), "--out",
+                          str(path.parent / "pictures")], capture_output=True, text=True,
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     with open(path) as f:
         data = json.load(f)
@@ -469,8 +470,9 @@ def test_doc004_dot_product_attention(record):
     assert_close(tensor(ex, "output"), MEAN_OF_KEPT_VALUES, tol, "[[2,3,4,5]], [[10,11,12,13]]")
 
 
-def test_demo_prints_every_document():
-    run = subprocess.run([_attn_bin(), "demo"], capture_output=True, text=True, timeout=300)
+def test_demo_prints_every_document(tmp_path):
+    run = subprocess.run([_attn_bin(), "demo", "--out", str(tmp_path)], capture_output=True,
+                         text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     positions = [run.stdout.find(f"Document {i:03d}:") for i in range(5)]
     assert all(p >= 0 for p in positions), positions

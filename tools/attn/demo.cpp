@@ -6,6 +6,9 @@
 // torch draws; `--json` records every input, parameter and output, and
 // tests/python/test_demo_parity.py recomputes each example from those numbers
 // with the tutorials' own code in float64.
+//
+// Every attention it computes is also drawn as a heatmap of its weights
+// (demo_pictures.hpp), d2l's examples in d2l's "Reds", the others in viridis.
 #include "demo.hpp"
 
 #include <algorithm>
@@ -17,15 +20,19 @@
 
 #include "attn/attn.hpp"
 #include "demo_json.hpp"
+#include "demo_pictures.hpp"
 
 namespace attn::tools {
 namespace {
 
 using json = nlohmann::ordered_json;
+using plot::Colormap;
 
 // ---- printing ----------------------------------------------------------------------
 
-void heading(std::string_view document, std::string_view title) {
+// Also starts the document's section of pictures.
+void heading(DemoPictures& pictures, std::string_view document, std::string_view title) {
+  pictures.document(document, title);
   const std::string line = fmt::format("Document {}: {}", document, title);
   fmt::print("\n{}\n{}\n", line, std::string(line.size(), '='));
 }
@@ -89,8 +96,8 @@ json index_list(const IndexTensor& t) { return json(t.to_vector()); }
 // d2l's MultiHeadAttention(num_hiddens=100, num_heads=5), bias=False, step by step:
 // the projections, transpose_qkv as a view, masked softmax with valid_lens, and
 // transpose_output as attention written straight into the concatenated buffer.
-void document_000(Rng& rng, DemoRecord& record) {
-  heading("000",
+void document_000(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
+  heading(pictures, "000",
           "multi-head attention, d2l.ai style (transpose_qkv, masked_softmax, "
           "transpose_output)");
   constexpr std::int64_t B = 2, Lq = 4, Lk = 6, E = 100, H = 5, D = E / H;
@@ -146,6 +153,10 @@ void document_000(Rng& rng, DemoRecord& record) {
   stage("transpose_output: concat (B, Lq, num_hiddens)", concat);
   const Tensor output = linear(concat, attention.out_proj_weight);  // (B, Lq, E)
   stage("W_o(concat): output", output);
+  pictures.add("doc000_d2l_multi_head_attention-weights",
+               "d2l MultiHeadAttention(num_hiddens=100, num_heads=5), step by step: "
+               "masked_softmax(Q K^T / sqrt(20), valid_lens = [3, 2]), (B, H, Lq, Lk)",
+               heads.weights, Colormap::reds);
   show("attention weights of batch 0, head 0 (valid_lens[0] = 3 keys kept):",
        heads.weights.select(0, 0).select(0, 0));
   show("attention weights of batch 1, head 0 (valid_lens[1] = 2 keys kept):",
@@ -156,6 +167,10 @@ void document_000(Rng& rng, DemoRecord& record) {
       queries, keys, keys,
       {.average_attn_weights = false, .valid_lens = valid_lens, .fill = MaskFill::d2l});
   stage("attention(X, Y, Y, valid_lens)", module.output);
+  pictures.add("doc000_d2l_multi_head_attention-module_weights",
+               "the same through attn::MultiHeadAttention::forward with valid_lens = [3, 2], "
+               "(B, H, Lq, Lk)",
+               module.weights, Colormap::reds);
   fmt::print("  max |module - stages| = {:.3g}\n", max_abs_difference(module.output, output));
 
   record.begin("doc000_d2l_multi_head_attention", "000",
@@ -182,8 +197,8 @@ void document_000(Rng& rng, DemoRecord& record) {
 // ---- document 001 ----------------------------------------------------------------------
 
 // Unscaled dot-product attention with keys = values = x2.
-void document_001(Rng& rng, DemoRecord& record) {
-  heading("001", "dot-product attention (bmm, softmax, bmm; unscaled)");
+void document_001(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
+  heading(pictures, "001", "dot-product attention (bmm, softmax, bmm; unscaled)");
   const Tensor x1 = Tensor::randn({2, 3, 4}, rng);  // (batch_size, seq_len1, feature_dim)
   const Tensor x2 = Tensor::randn({2, 5, 4}, rng);  // (batch_size, seq_len2, feature_dim)
   show("x1:", x1);
@@ -198,6 +213,9 @@ void document_001(Rng& rng, DemoRecord& record) {
   const AttentionResult result = dot_product_attention(x1, x2, x2, {.need_weights = true});
   show("attention weights softmax(raw, dim=-1), each row sums to 1:", result.weights);
   show("attention output bmm(weights, x2) (batch_size, seq_len1, feature_dim):", result.out);
+  pictures.add("doc001_dot_product-weights",
+               "bmm(x1, x2^T) -> softmax(dim=-1), unscaled, (batch_size, seq_len1, seq_len2)",
+               result.weights, Colormap::viridis);
   note("unscaled as in the document; attn::scaled_dot_product_attention divides by sqrt(d_k) = 2");
 
   record.begin("doc001_dot_product", "001", "bmm(x1, x2^T) -> softmax -> bmm(weights, x2)");
@@ -221,7 +239,8 @@ struct TutorialUse {
 };
 
 MultiHeadResult tutorial_attention(const TutorialUse& use, std::int64_t d_model,
-                                   std::int64_t num_heads, Rng& rng, DemoRecord& record) {
+                                   std::int64_t num_heads, Rng& rng, DemoRecord& record,
+                                   DemoPictures& pictures) {
   MultiHeadAttention attention({.embed_dim = d_model,
                                 .num_heads = num_heads,
                                 .bias = true,  // nn.Linear(d_model, d_model): wq, wk, wv, dense
@@ -242,6 +261,8 @@ MultiHeadResult tutorial_attention(const TutorialUse& use, std::int64_t d_model,
   if (use.look_ahead.defined()) stage("look-ahead mask * -1e9 as attn_mask", use.look_ahead);
   stage("attention weights (B, num_heads, L, S)", result.weights);
   stage("dense(concat): output (B, L, d_model)", result.output);
+  pictures.add(use.name + "-weights", use.title + ", (B, num_heads, L, S)", result.weights,
+               Colormap::viridis);
   const std::int64_t last = use.query.size(0) - 1;
   show(fmt::format("weights of batch {}, head 0:", last),
        result.weights.select(0, last).select(0, 0));
@@ -261,8 +282,8 @@ MultiHeadResult tutorial_attention(const TutorialUse& use, std::int64_t d_model,
   return result;
 }
 
-void document_002(Rng& rng, DemoRecord& record) {
-  heading("002", "multi-head self-attention in the Transformer (masks as mask * -1e9)");
+void document_002(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
+  heading(pictures, "002", "multi-head self-attention in the Transformer (masks as mask * -1e9)");
   constexpr std::int64_t d_model = 32, num_heads = 4, B = 2, S = 6, T = 5;
   const std::vector<std::int64_t> source_lengths = {6, 4};
   fmt::print("MultiHeadAttention(d_model={}, num_heads={}): depth = d_model / num_heads = {}\n",
@@ -279,16 +300,16 @@ void document_002(Rng& rng, DemoRecord& record) {
   const MultiHeadResult encoded =
       tutorial_attention({"doc002_encoder_self_attention", "encoder self-attention (padding mask)",
                           source, source, source_padding, Tensor{}},
-                         d_model, num_heads, rng, record);
+                         d_model, num_heads, rng, record, pictures);
   const MultiHeadResult decoded = tutorial_attention(
       {"doc002_decoder_masked_self_attention", "decoder masked self-attention (look-ahead mask)",
        target, target, Tensor{}, look_ahead},
-      d_model, num_heads, rng, record);
+      d_model, num_heads, rng, record, pictures);
   tutorial_attention({"doc002_encoder_decoder_attention",
                       "encoder-decoder attention (queries from the decoder, keys and values "
                       "from the encoder)",
                       decoded.output, encoded.output, source_padding, Tensor{}},
-                     d_model, num_heads, rng, record);
+                     d_model, num_heads, rng, record, pictures);
 }
 
 // ---- document 003 ----------------------------------------------------------------------
@@ -296,7 +317,7 @@ void document_002(Rng& rng, DemoRecord& record) {
 // The numpy example: column vectors, x (d, n), A = K^T Q / sqrt(d), softmax down
 // each column, output = V A_hat. attn reads each (d, n) column matrix as (1, n, d)
 // rows through transposed strides, and writes the output the same way.
-void document_003_numpy(Rng& rng, DemoRecord& record) {
+void document_003_numpy(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
   section("numpy, column vectors: d = 256, n = 32");
   constexpr std::int64_t d = 256, n = 32;
   const Tensor x = Tensor::randn({d, n}, rng);
@@ -320,6 +341,10 @@ void document_003_numpy(Rng& rng, DemoRecord& record) {
   // The weights are (1, n_queries, n_keys); A_hat is (n_keys, n_queries).
   const Tensor A_hat = result.weights.select(0, 0).transpose(0, 1);
   stage_view("A_hat = softmax(k.T @ q / sqrt(d), axis=0)", A_hat);
+  pictures.add("doc003_numpy_columns-weights",
+               "numpy, column vectors: A_hat = softmax(k.T @ q / sqrt(d), axis=0) drawn "
+               "transposed, (1, n queries, n keys)",
+               result.weights, Colormap::viridis);
   stage_view("output = v @ A_hat, written through (1, n, d)", output);
   fmt::print("  output.shape == (256, 32): {}\n", output.shape() == Shape{d, n} ? "yes" : "NO");
   float column_sum = 0;
@@ -339,7 +364,7 @@ void document_003_numpy(Rng& rng, DemoRecord& record) {
 }
 
 // Self_Attention(input_dim=2, dim_k=4, dim_v=5) on X = randn(4, 3, 2).
-void document_003_module(Rng& rng, DemoRecord& record) {
+void document_003_module(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
   section("PyTorch module Self_Attention(input_dim=2, dim_k=4, dim_v=5)");
   const Tensor X = Tensor::randn({4, 3, 2}, rng);
   MultiHeadAttention self_attention({.embed_dim = 2,  // input_dim
@@ -357,6 +382,10 @@ void document_003_module(Rng& rng, DemoRecord& record) {
   show("X = randn(4, 3, 2):", X);
   show("res = self_attention(X):", result.output);
   stage("res.shape", result.output);
+  pictures.add("doc003_self_attention_module-weights",
+               "Self_Attention(input_dim=2, dim_k=4, dim_v=5) on X = randn(4, 3, 2), "
+               "(batch, 3, 3)",
+               result.weights, Colormap::viridis);
   note(
       "the document multiplies by 1/sqrt(dim_k) after the softmax, "
       "softmax(Q K^T) / sqrt(dim_k) V, which is a bug; attn computes "
@@ -372,16 +401,16 @@ void document_003_module(Rng& rng, DemoRecord& record) {
   record.tensor("attention_weights", result.weights);
 }
 
-void document_003(Rng& rng, DemoRecord& record) {
-  heading("003", "self-attention by hand: numpy columns and a PyTorch module");
-  document_003_numpy(rng, record);
-  document_003_module(rng, record);
+void document_003(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
+  heading(pictures, "003", "self-attention by hand: numpy columns and a PyTorch module");
+  document_003_numpy(rng, record, pictures);
+  document_003_module(rng, record, pictures);
 }
 
 // ---- document 004 ----------------------------------------------------------------------
 
-void document_004(Rng& rng, DemoRecord& record) {
-  heading("004", "attention scoring functions (masked_softmax, additive, scaled dot-product)");
+void document_004(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
+  heading(pictures, "004", "attention scoring functions (masked_softmax, additive, scaled dot-product)");
 
   section("masked_softmax(torch.rand(2, 2, 4), valid_lens), masked scores set to -1e6");
   const Tensor scores_1d = Tensor::rand({2, 2, 4}, rng);
@@ -421,6 +450,10 @@ void document_004(Rng& rng, DemoRecord& record) {
   stage_view("values = arange(40).reshape(1, 10, 4) expanded", values);
   show("attention(queries, keys, values, valid_lens=[2, 6]):", additive_out);
   show("attention.attention_weights:", additive.attention_weights);
+  pictures.add("doc004_additive_attention-weights",
+               "AdditiveAttention(key_size=2, query_size=20, num_hiddens=8), valid_lens = [2, 6], "
+               "(2, 1, 10)",
+               additive.attention_weights, Colormap::reds);
 
   record.begin("doc004_additive_attention", "004",
                "AdditiveAttention(key_size=2, query_size=20, num_hiddens=8, dropout=0.1)");
@@ -442,6 +475,9 @@ void document_004(Rng& rng, DemoRecord& record) {
   stage("queries", dot_queries);
   show("attention(queries, keys, values, valid_lens=[2, 6]):", dot_out);
   show("attention.attention_weights:", dot.attention_weights);
+  pictures.add("doc004_dot_product_attention-weights",
+               "DotProductAttention(dropout=0.5), valid_lens = [2, 6], (2, 1, 10)",
+               dot.attention_weights, Colormap::reds);
 
   record.begin("doc004_dot_product_attention", "004", "DotProductAttention(dropout=0.5)");
   record.config("valid_lens", index_list(valid_lens));
@@ -458,19 +494,21 @@ void document_004(Rng& rng, DemoRecord& record) {
 
 int run_demo(const DemoOptions& options) {
   DemoRecord record(options.seed);
+  DemoPictures pictures(options.out_dir);  // before any work: a bad folder fails at once
   fmt::print("attn demo: the worked example of each tutorial (seed {})\n", options.seed);
   // One stream for the whole walk-through, as torch.manual_seed(seed) at the top
   // of a script: inputs and parameters are drawn in the order they appear.
   Rng rng(options.seed);
-  document_000(rng, record);
-  document_001(rng, record);
-  document_002(rng, record);
-  document_003(rng, record);
-  document_004(rng, record);
+  document_000(rng, record, pictures);
+  document_001(rng, record, pictures);
+  document_002(rng, record, pictures);
+  document_003(rng, record, pictures);
+  document_004(rng, record, pictures);
   if (!options.json_path.empty()) {
     record.write(options.json_path);
     fmt::print("\nwrote {}\n", options.json_path);
   }
+  fmt::print("\npictures: {}\n", pictures.write_index());
   return 0;
 }
 

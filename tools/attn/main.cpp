@@ -20,6 +20,12 @@ int main(int argc, char** argv) {
                    "Write every example's inputs, parameters and outputs to FILE")
       ->option_text("FILE");
   demo_command
+      ->add_option("--out", demo.out_dir,
+                   "Folder for the heatmap of every attention and their index.html "
+                   "(created if missing)")
+      ->option_text("DIR")
+      ->capture_default_str();
+  demo_command
       ->add_option("--seed", demo.seed,
                    "Seed of the attn::Rng that draws every input and parameter")
       ->capture_default_str();

@@ -1,0 +1,179 @@
+"""The pictures of `attn demo --out DIR`: a heatmap (PNG) of every attention the demo
+computes and an index.html that shows them all, one section per document.
+
+The PNGs are read with the standard library only: the signature, every chunk's CRC,
+the IHDR header, and the IDAT stream inflated to exactly one filtered row per line.
+"""
+
+import os
+import struct
+import subprocess
+import zlib
+from html.parser import HTMLParser
+
+import pytest
+
+# Every attention `attn demo` computes, by example (as in the --json record) and the
+# picture's file name; d2l's examples are drawn in d2l's "Reds", the others in viridis.
+PICTURES = [
+    ("doc000_d2l_multi_head_attention", "doc000_d2l_multi_head_attention-weights.png", "reds"),
+    ("doc000_d2l_multi_head_attention", "doc000_d2l_multi_head_attention-module_weights.png",
+     "reds"),
+    ("doc001_dot_product", "doc001_dot_product-weights.png", "viridis"),
+    ("doc002_encoder_self_attention", "doc002_encoder_self_attention-weights.png", "viridis"),
+    ("doc002_decoder_masked_self_attention",
+     "doc002_decoder_masked_self_attention-weights.png", "viridis"),
+    ("doc002_encoder_decoder_attention", "doc002_encoder_decoder_attention-weights.png",
+     "viridis"),
+    ("doc003_numpy_columns", "doc003_numpy_columns-weights.png", "viridis"),
+    ("doc003_self_attention_module", "doc003_self_attention_module-weights.png", "viridis"),
+    ("doc004_additive_attention", "doc004_additive_attention-weights.png", "reds"),
+    ("doc004_dot_product_attention", "doc004_dot_product_attention-weights.png", "reds"),
+]
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BYTES_PER_PIXEL = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples at bit depth 8
+
+
+def _attn_bin():
+    path = os.environ.get("ATTN_BIN")
+    if not path:
+        pytest.fail("ATTN_BIN is not set: run through ctest, or set ATTN_BIN to the built `attn`")
+    return path
+
+
+class IndexPage(HTMLParser):
+    """The sections, images (src, alt) and captions of index.html."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections = []  # [(id, [(src, alt, caption)])]
+        self._in_caption = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.sections.append((attrs.get("id"), []))
+        elif tag == "img":
+            assert self.sections, "an <img> outside every <section>"
+            self.sections[-1][1].append([attrs.get("src"), attrs.get("alt"), ""])
+        elif tag == "figcaption":
+            self._in_caption = True
+
+    def handle_endtag(self, tag):
+        if tag == "figcaption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._in_caption:
+            self.sections[-1][1][-1][2] += data
+
+    def images(self):
+        return [image for _, images in self.sections for image in images]
+
+
+def read_png(path):
+    """(width, height) of a PNG, after checking its structure and pixel data."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == PNG_SIGNATURE, f"{path}: not a PNG signature"
+    chunks, pos = [], 8
+    while pos < len(data):
+        assert pos + 12 <= len(data), f"{path}: truncated chunk at byte {pos}"
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert len(body) == length, f"{path}: truncated {kind!r} chunk"
+        assert zlib.crc32(kind + body) == crc, f"{path}: bad CRC in {kind!r}"
+        chunks.append((kind, body))
+        pos += 12 + length
+    assert chunks[0][0] == b"IHDR" and len(chunks[0][1]) == 13, f"{path}: IHDR is not first"
+    assert chunks[-1][0] == b"IEND", f"{path}: no IEND at the end"
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert width > 0 and height > 0, f"{path}: {width} x {height}"
+    assert depth == 8 and colour in BYTES_PER_PIXEL and interlace == 0, (depth, colour, interlace)
+    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    assert len(pixels) == height * (1 + width * BYTES_PER_PIXEL[colour]), f"{path}: IDAT size"
+    return width, height
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pictures")
+    out = root / "new" / "attn-demo"  # parents created as well
+    record = root / "demo.json"
+    run = subprocess.run([_attn_bin(), "demo", "--out", str(out), "--json", str(record)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return out, run.stdout, record
+
+
+def test_prints_where_the_pictures_are(demo):
+    out, stdout, _ = demo
+    assert stdout.rstrip().endswith(f"pictures: {out / 'index.html'}"), stdout[-300:]
+
+
+def test_index_shows_every_attention(demo):
+    import json
+
+    out, _, record = demo
+    page = IndexPage()
+    page.feed((out / "index.html").read_text(encoding="utf-8"))
+    images = page.images()
+
+    # One picture per attention computed, in the order they are computed.
+    assert [src for src, _, _ in images] == [file for _, file, _ in PICTURES]
+    # Each belongs to an example of the --json record and to its document's section.
+    with open(record) as f:
+        examples = json.load(f)["examples"]
+    sections = {src: section_id for section_id, imgs in page.sections for src, _, _ in imgs}
+    for example, file, colormap in PICTURES:
+        assert example in examples, example
+        assert sections[file] == f"document-{examples[example]['document']}", file
+    assert [section_id for section_id, _ in page.sections] == [
+        f"document-{i:03d}" for i in range(5)]
+
+    # Nothing else in the folder: every PNG there is one the page shows.
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(file for _, file, _ in PICTURES)
+
+    for (example, file, colormap), (src, alt, caption) in zip(PICTURES, images):
+        width, height = read_png(out / src)
+        assert alt and alt.startswith("Attention weights:"), (src, alt)
+        assert "(Queries x Keys)" in alt and f"{colormap} colour scale" in alt, (src, alt)
+        assert caption.strip(), f"{src}: no caption"
+        assert width >= 16 and height >= 16, (src, width, height)
+
+
+def test_panel_titles_name_batch_and_head(demo):
+    out, _, _ = demo
+    page = IndexPage()
+    page.feed((out / "index.html").read_text(encoding="utf-8"))
+    alts = {src: alt for src, alt, _ in page.images()}
+    # d2l MultiHeadAttention: (B, H, Lq, Lk) = (2, 5, 4, 6), one panel per batch and head.
+    alt = alts["doc000_d2l_multi_head_attention-weights.png"]
+    assert "2 x 5 panels of 4 x 6" in alt and "batch 0, head 2" in alt and "batch 1, head 4" in alt
+    # (B, Lq, Lk): one panel per batch.
+    assert "titled batch 0, batch 1;" in alts["doc001_dot_product-weights.png"]
+
+
+def test_captions_are_escaped(demo):
+    out, _, _ = demo
+    html = (out / "index.html").read_text(encoding="utf-8")
+    # Document 001's caption reads "bmm(x1, x2^T) -> softmax(dim=-1), ...".
+    assert "bmm(x1, x2^T) -&gt; softmax" in html and "-> softmax" not in html
+    page = IndexPage()
+    page.feed(html)
+    captions = {src: caption for src, _, caption in page.images()}
+    assert captions["doc001_dot_product-weights.png"].startswith("bmm(x1, x2^T) -> softmax")
+
+
+def test_out_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    run = subprocess.run([_attn_bin(), "demo", "--out", str(blocker / "pictures")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "cannot create the output folder" in run.stderr and str(blocker) in run.stderr, \
+        run.stderr
+    assert "Document 000" not in run.stdout, "the demo ran before checking its folder"
