@@ -1,6 +1,7 @@
 // draw_figure: the one drawing path behind PNG, SVG and PDF. Panels and the
 // colorbar are painted as images of whole pixels at integer positions, so a cell's
 // pixels are exactly its colormap colour.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <numbers>
@@ -26,45 +27,38 @@ void paint_image(cairo_t* cr, cairo_surface_t* image, int x, int y, int width, i
   cairo_restore(cr);
 }
 
-// One panel's raster: (shown_rows * cell, shown_cols * cell) pixels.
-SurfacePtr panel_image(const Figure::Data& d, const float* values) {
-  const Layout& L = d.layout;
-  SurfacePtr image(cairo_image_surface_create(CAIRO_FORMAT_RGB24, L.panel_width, L.panel_height),
-                   cairo_surface_destroy);
+// A width x height RGB image whose pixel row y is written by fill_row(y, row).
+template <class FillRow>
+SurfacePtr raster(int width, int height, FillRow&& fill_row) {
+  SurfacePtr image(cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height), cairo_surface_destroy);
   cairo_surface_flush(image.get());
   unsigned char* pixels = cairo_image_surface_get_data(image.get());
   const int stride = cairo_image_surface_get_stride(image.get());
-  const double scale = 1.0 / (static_cast<double>(d.vmax) - d.vmin);
-  std::vector<std::uint32_t> row(static_cast<std::size_t>(L.panel_width));  // one pixel row
-  for (std::int64_t i = 0; i < d.shown_rows; ++i) {
-    for (std::int64_t j = 0; j < d.shown_cols; ++j) {
-      const double t = (values[i * d.shown_cols + j] - d.vmin) * scale;
-      std::fill_n(row.begin() + j * L.cell_pixels, L.cell_pixels, argb(colormap_color(d.colormap, t)));
-    }
-    for (int p = 0; p < L.cell_pixels; ++p) {
-      auto* out = reinterpret_cast<std::uint32_t*>(pixels + (i * L.cell_pixels + p) * stride);
-      std::copy(row.begin(), row.end(), out);
-    }
-  }
+  for (int y = 0; y < height; ++y) fill_row(y, reinterpret_cast<std::uint32_t*>(pixels + y * stride));
   cairo_surface_mark_dirty(image.get());
   return image;
+}
+
+// One panel's raster: (shown_rows * cell, shown_cols * cell) pixels.
+SurfacePtr panel_image(const Figure::Data& d, const float* values) {
+  const Layout& L = d.layout;
+  const double scale = 1.0 / (static_cast<double>(d.vmax) - d.vmin);
+  return raster(L.panel_width, L.panel_height, [&](int y, std::uint32_t* out) {
+    const std::int64_t i = y / L.cell_pixels;  // the shown row this pixel row belongs to
+    for (std::int64_t j = 0; j < d.shown_cols; ++j) {
+      const double t = (values[i * d.shown_cols + j] - d.vmin) * scale;
+      std::fill_n(out + j * L.cell_pixels, L.cell_pixels, argb(colormap_color(d.colormap, t)));
+    }
+  });
 }
 
 // The colorbar: the high end at the top.
 SurfacePtr bar_image(const Figure::Data& d) {
   const Layout& L = d.layout;
-  SurfacePtr image(cairo_image_surface_create(CAIRO_FORMAT_RGB24, L.bar_width, L.bar_height),
-                   cairo_surface_destroy);
-  cairo_surface_flush(image.get());
-  unsigned char* pixels = cairo_image_surface_get_data(image.get());
-  const int stride = cairo_image_surface_get_stride(image.get());
-  for (int y = 0; y < L.bar_height; ++y) {
+  return raster(L.bar_width, L.bar_height, [&](int y, std::uint32_t* out) {
     const double t = 1.0 - (y + 0.5) / L.bar_height;
-    auto* out = reinterpret_cast<std::uint32_t*>(pixels + y * stride);
     std::fill_n(out, L.bar_width, argb(colormap_color(d.colormap, t)));
-  }
-  cairo_surface_mark_dirty(image.get());
-  return image;
+  });
 }
 
 void frame(cairo_t* cr, int x, int y, int width, int height) {
