@@ -7,5 +7,6 @@
 #include "attn/modules.hpp"
 #include "attn/ops.hpp"
 #include "attn/plot.hpp"
+#include "attn/plot_network.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"
