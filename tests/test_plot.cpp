@@ -1,7 +1,5 @@
 // attn::plot::heatmaps: pictures read back (PNG through cairo, SVG through xmllint and
 // rsvg-convert, PDF through pdftoppm), cell colours, grid geometry, block means, and errors.
-#include <cairo.h>
-#include <unistd.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +16,7 @@
 #include "attn/plot.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"
+#include "picture_util.hpp"
 #include "test_util.hpp"
 
 using attn::Rng;
@@ -37,87 +36,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory per test, so that tests may run in parallel.
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::temp_directory_path() /
-                 ("attn_test_plot_" + std::to_string(::getpid()) + "_" + info->name());
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-struct Image {
-  int width = 0, height = 0;
-  std::vector<std::uint32_t> pixels;  // row-major, 0x00RRGGBB (alpha ignored)
-  Rgb at(int x, int y) const {
-    const std::uint32_t p = pixels[static_cast<std::size_t>(y) * width + x];
-    return {static_cast<std::uint8_t>(p >> 16), static_cast<std::uint8_t>(p >> 8),
-            static_cast<std::uint8_t>(p)};
-  }
-};
-
-Image read_png(const fs::path& path) {
-  cairo_surface_t* s = cairo_image_surface_create_from_png(path.c_str());
-  Image image;
-  if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-    ADD_FAILURE() << path << ": " << cairo_status_to_string(cairo_surface_status(s));
-    cairo_surface_destroy(s);
-    return image;
-  }
-  cairo_surface_flush(s);
-  const cairo_format_t format = cairo_image_surface_get_format(s);
-  EXPECT_TRUE(format == CAIRO_FORMAT_RGB24 || format == CAIRO_FORMAT_ARGB32) << format;
-  image.width = cairo_image_surface_get_width(s);
-  image.height = cairo_image_surface_get_height(s);
-  const int stride = cairo_image_surface_get_stride(s);
-  const unsigned char* data = cairo_image_surface_get_data(s);
-  for (int y = 0; y < image.height; ++y) {
-    const auto* row = reinterpret_cast<const std::uint32_t*>(data + y * stride);
-    image.pixels.insert(image.pixels.end(), row, row + image.width);
-  }
-  cairo_surface_destroy(s);
-  return image;
-}
-
-// (Built by appending: GCC 12 warns falsely about `"'" + string + "'"`.)
-std::string quoted(const fs::path& path) {
-  std::string text(1, '\'');
-  text += path.string();
-  text += '\'';
-  return text;
-}
-
-// Runs a shell command that the test command installs (xmllint, rsvg-convert,
-// pdftoppm, pdfinfo). Returns "" when it succeeds without output (or its output when
-// want_output); a failure, or a missing tool, fails the test with what it printed.
-std::string run_tool(const std::string& command, bool want_output = false) {
-  const fs::path log = test_dir() / "tool-output.txt";
-  const int status = std::system((command + " > '" + log.string() + "' 2>&1").c_str());
-  const std::string output = read_file(log);
-  if (status != 0) {
-    ADD_FAILURE() << command << " failed (status " << status << "):\n" << output
-                  << "(scripts/install-deps --test installs the tools the tests run)";
-    return "failed: " + output;
-  }
-  return want_output ? output : std::string(output.empty() ? "" : "unexpected output: " + output);
-}
+using attn::test::hex;
+using attn::test::Image;
+using attn::test::read_file;
+using attn::test::quoted;
+using attn::test::read_png;
+using attn::test::run_tool;
+using attn::test::test_dir;
 
 // The pixel at the centre of cell (i, j) of panel (row, col).
 Rgb cell(const Image& image, const Figure& fig, int i, int j, int row = 0, int col = 0) {
   const attn::plot::PanelGeometry g = fig.panel(row, col);
   return image.at(g.x + j * g.cell_pixels + g.cell_pixels / 2,
                   g.y + i * g.cell_pixels + g.cell_pixels / 2);
-}
-
-std::string hex(Rgb c) {
-  char s[8];
-  std::snprintf(s, sizeof s, "#%02x%02x%02x", c.r, c.g, c.b);
-  return s;
 }
 
 }  // namespace

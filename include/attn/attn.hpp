@@ -2,9 +2,11 @@
 #pragma once
 
 #include "attn/error.hpp"
+#include "attn/explain.hpp"
 #include "attn/mask.hpp"
 #include "attn/modules.hpp"
 #include "attn/ops.hpp"
 #include "attn/plot.hpp"
+#include "attn/plot_network.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <numbers>
 
 #include "plot/figure_data.hpp"
+#include "plot/text.hpp"
 
 namespace attn::plot {
 namespace {
@@ -96,15 +96,7 @@ void draw_figure(cairo_t* cr, const Figure::Data& d) {
   }
   cairo_stroke(cr);
 
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-  for (const Text& t : L.texts) {
-    cairo_save(cr);
-    cairo_set_font_size(cr, t.size);
-    cairo_move_to(cr, t.x, t.y);
-    if (t.vertical) cairo_rotate(cr, -std::numbers::pi / 2);
-    cairo_show_text(cr, t.text.c_str());
-    cairo_restore(cr);
-  }
+  draw_texts(cr, L.texts);
 }
 
 }  // namespace attn::plot

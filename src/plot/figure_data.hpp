@@ -10,15 +10,9 @@
 #include <vector>
 
 #include "attn/plot.hpp"
+#include "plot/text.hpp"
 
 namespace attn::plot {
-
-struct Text {
-  std::string text;
-  double x = 0, y = 0;      // start of the baseline
-  double size = 10;         // font size in pixels
-  bool vertical = false;    // rotated a quarter turn counter-clockwise (reads upwards)
-};
 
 struct Segment {
   double x0, y0, x1, y1;

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
 
 #include "plot/figure_data.hpp"
+#include "plot/text.hpp"
 
 namespace attn::plot {
 namespace {
@@ -22,34 +22,6 @@ constexpr int kBarWidth = 16;
 constexpr int kBarTicks = 5;     // about this many ticks on the colorbar
 constexpr double kMinTickSpacingX = 40, kMinTickSpacingY = 28;  // pixels between index ticks
 constexpr std::int64_t kMaxPictureSide = 32767;
-
-// Measures text in the font all figures use.
-class Measure {
- public:
-  Measure()
-      : surface_(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1), cairo_surface_destroy),
-        cr_(cairo_create(surface_.get()), cairo_destroy) {
-    cairo_select_font_face(cr_.get(), "sans-serif", CAIRO_FONT_SLANT_NORMAL,
-                           CAIRO_FONT_WEIGHT_NORMAL);
-  }
-  double width(const std::string& text, double size) {
-    if (text.empty()) return 0;
-    cairo_set_font_size(cr_.get(), size);
-    cairo_text_extents_t e;
-    cairo_text_extents(cr_.get(), text.c_str(), &e);
-    return e.x_advance;
-  }
-  cairo_font_extents_t font(double size) {
-    cairo_set_font_size(cr_.get(), size);
-    cairo_font_extents_t e;
-    cairo_font_extents(cr_.get(), &e);
-    return e;
-  }
-
- private:
-  std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface_;
-  std::unique_ptr<cairo_t, decltype(&cairo_destroy)> cr_;
-};
 
 // The smallest of 1, 2, 5 x 10^k that is >= x.
 double nice_step(double x) {

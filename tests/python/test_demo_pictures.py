@@ -1,5 +1,6 @@
 """The pictures of `attn demo --out DIR`: a heatmap (PNG) of every attention the demo
-computes and an index.html that shows them all, one section per document.
+computes, document 000's network with the shape on every edge, and an index.html
+that shows them all, one section per document.
 
 The PNGs are read with the standard library only: the signature, every chunk's CRC,
 the IHDR header, and the IDAT stream inflated to exactly one filtered row per line.
@@ -13,9 +14,12 @@ from html.parser import HTMLParser
 
 import pytest
 
-# Every attention `attn demo` computes, by example (as in the --json record) and the
-# picture's file name; d2l's examples are drawn in d2l's "Reds", the others in viridis.
+# Every picture `attn demo` draws, by example (as in the --json record) and the
+# picture's file name: document 000's network first, then a heatmap of every
+# attention; d2l's examples are drawn in d2l's "Reds", the others in viridis.
+NETWORK = "network"
 PICTURES = [
+    ("doc000_d2l_multi_head_attention", "doc000_d2l_multi_head_attention-network.png", NETWORK),
     ("doc000_d2l_multi_head_attention", "doc000_d2l_multi_head_attention-weights.png", "reds"),
     ("doc000_d2l_multi_head_attention", "doc000_d2l_multi_head_attention-module_weights.png",
      "reds"),
@@ -128,7 +132,7 @@ def test_index_shows_every_attention(demo):
     with open(record) as f:
         examples = json.load(f)["examples"]
     sections = {src: section_id for section_id, imgs in page.sections for src, _, _ in imgs}
-    for example, file, colormap in PICTURES:
+    for example, file, _ in PICTURES:
         assert example in examples, example
         assert sections[file] == f"document-{examples[example]['document']}", file
     assert [section_id for section_id, _ in page.sections] == [
@@ -137,12 +141,15 @@ def test_index_shows_every_attention(demo):
     # Nothing else in the folder: every PNG there is one the page shows.
     assert sorted(p.name for p in out.glob("*.png")) == sorted(file for _, file, _ in PICTURES)
 
-    for (example, file, colormap), (src, alt, caption) in zip(PICTURES, images):
+    for (example, file, kind), (src, alt, caption) in zip(PICTURES, images):
         width, height = read_png(out / src)
-        assert alt and alt.startswith("Attention weights:"), (src, alt)
-        assert "(Queries x Keys)" in alt and f"{colormap} colour scale" in alt, (src, alt)
         assert caption.strip(), f"{src}: no caption"
         assert width >= 16 and height >= 16, (src, width, height)
+        if kind == NETWORK:
+            assert alt and alt.startswith("Multi-head attention network:"), (src, alt)
+            continue
+        assert alt and alt.startswith("Attention weights:"), (src, alt)
+        assert "(Queries x Keys)" in alt and f"{kind} colour scale" in alt, (src, alt)
 
 
 def test_panel_titles_name_batch_and_head(demo):
@@ -155,6 +162,22 @@ def test_panel_titles_name_batch_and_head(demo):
     assert "2 x 5 panels of 4 x 6" in alt and "batch 0, head 2" in alt and "batch 1, head 4" in alt
     # (B, Lq, Lk): one panel per batch.
     assert "titled batch 0, batch 1;" in alts["doc001_dot_product-weights.png"]
+
+
+def test_network_of_document_000(demo):
+    out, _, _ = demo
+    page = IndexPage()
+    page.feed((out / "index.html").read_text(encoding="utf-8"))
+    sections = dict(page.sections)
+    network = [image for image in sections["document-000"] if image[0].endswith("-network.png")]
+    assert len(network) == 1, sections["document-000"]
+    _, alt, caption = network[0]
+    # d2l's num_hiddens=100, num_heads=5 for batch_size=2, num_queries=4, num_kvpairs=6:
+    # the shapes document 000 prints.
+    assert "embed_dim 100, 5 heads of 20, batch 2, 4 queries, 6 key-value pairs" in alt, alt
+    assert "split into heads (2, 5, 4, 20), (2, 5, 6, 20)" in alt, alt
+    assert "output (2, 4, 100)" in alt and "averaged over heads (2, 4, 6)" in alt, alt
+    assert "num_hiddens=100, num_heads=5" in caption, caption
 
 
 def test_captions_are_escaped(demo):

@@ -8,7 +8,8 @@
 // with the tutorials' own code in float64.
 //
 // Every attention it computes is also drawn as a heatmap of its weights
-// (demo_pictures.hpp), d2l's examples in d2l's "Reds", the others in viridis.
+// (demo_pictures.hpp), d2l's examples in d2l's "Reds", the others in viridis, and
+// document 000's network is drawn with the shape on every edge (plot::network).
 #include "demo.hpp"
 
 #include <algorithm>
@@ -121,6 +122,13 @@ void document_000(Rng& rng, DemoRecord& record, DemoPictures& pictures) {
              E, H);
   fmt::print("queries X {}, keys = values Y {}, valid_lens = {}\n", queries.shape_string(),
              keys.shape_string(), to_string(valid_lens));
+  // The network the document draws by hand, with the shapes `attn explain` prints.
+  pictures.add_picture(
+      "doc000_d2l_multi_head_attention-network",
+      "the network of MultiHeadAttention(num_hiddens=100, num_heads=5) for batch_size=2, "
+      "num_queries=4, num_kvpairs=6, with the tensor shape on every edge",
+      plot::network(multi_head_walkthrough(
+          {.embed_dim = E, .num_heads = H, .batch = B, .queries = Lq, .keys = Lk})));
 
   section("transpose_qkv(W_q(X), num_heads)");
   const Tensor q = linear(queries, W_q);  // (B, Lq, E)

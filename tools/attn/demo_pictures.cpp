@@ -63,15 +63,22 @@ void DemoPictures::document(std::string_view id, std::string_view title) {
 
 void DemoPictures::add(const std::string& name, std::string_view caption, const Tensor& weights,
                        plot::Colormap colormap) {
-  if (sections_.empty()) throw std::logic_error("DemoPictures::add before document()");
-  const plot::Figure figure = plot::heatmaps(weights, {.xlabel = "Keys",
-                                                       .ylabel = "Queries",
-                                                       .titles = panel_titles(weights),
-                                                       .colormap = colormap});
-  const std::string file = name + ".png";
-  figure.save((fs::path(dir_) / file).string());
+  add_picture(name, caption, plot::heatmaps(weights, {.xlabel = "Keys",
+                                                      .ylabel = "Queries",
+                                                      .titles = panel_titles(weights),
+                                                      .colormap = colormap}));
+}
+
+std::string DemoPictures::path_of(const std::string& file) const {
+  // Before anything is saved: a picture outside every section would be on no page.
+  if (sections_.empty()) throw std::logic_error("DemoPictures: a picture before document()");
+  return (fs::path(dir_) / file).string();
+}
+
+void DemoPictures::add_saved(const std::string& file, std::string_view caption,
+                             std::string description, int width, int height) {
   sections_.back().pictures.push_back(
-      {file, std::string(caption), figure.description(), figure.width(), figure.height()});
+      {file, std::string(caption), std::move(description), width, height});
 }
 
 std::string DemoPictures::write_index() const {
@@ -81,7 +88,9 @@ std::string DemoPictures::write_index() const {
       "<title>attn demo: attention weights</title>\n<style>\n{}</style>\n</head>\n<body>\n"
       "<h1>attn demo: attention weights</h1>\n"
       "<p>The attention weights of every attention the demo computes, one picture per "
-      "attention; colours from the lowest to the highest weight shown.</p>\n",
+      "attention; colours from the lowest to the highest weight shown. Document 000 "
+      "also shows its multi-head attention network with the tensor shape on every "
+      "edge.</p>\n",
       kStyle);
   for (const Section& s : sections_) {
     if (s.pictures.empty()) continue;

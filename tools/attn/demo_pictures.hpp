@@ -1,14 +1,17 @@
 // The pictures `attn demo` draws: one heatmap (PNG) of the attention weights of every
-// attention it computes, and an index.html that shows them all on one page, one
-// section per document, each picture with a caption and its description as alt text.
+// attention it computes, any other picture it adds (document 000's network), and an
+// index.html that shows them all on one page, one section per document, each picture
+// with a caption and its description as alt text.
 //
 //   DemoPictures pictures("attn-demo");      // creates the folder, or throws
 //   pictures.document("001", "dot-product attention");
 //   pictures.add("doc001_dot_product-weights", "softmax(x1 x2^T)", weights,
 //                plot::Colormap::viridis);
+//   pictures.add_picture("doc000-network", "the network", plot::network(walkthrough));
 //   pictures.write_index();                  // attn-demo/index.html
 #pragma once
 
+#include <concepts>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +20,15 @@
 #include "attn/tensor.hpp"
 
 namespace attn::tools {
+
+// A picture of attn::plot: plot::Figure, plot::Network.
+template <class P>
+concept Picture = requires(const P& p, const std::string& path) {
+  p.save(path);
+  { p.description() } -> std::convertible_to<std::string>;
+  { p.width() } -> std::convertible_to<int>;
+  { p.height() } -> std::convertible_to<int>;
+};
 
 class DemoPictures {
  public:
@@ -33,6 +45,15 @@ class DemoPictures {
   void add(const std::string& name, std::string_view caption, const Tensor& weights,
            plot::Colormap colormap);
 
+  // Saves `picture` as <dir>/<name>.png and shows it in the current section, its
+  // description as alt text.
+  template <Picture P>
+  void add_picture(const std::string& name, std::string_view caption, const P& picture) {
+    const std::string file = name + ".png";
+    picture.save(path_of(file));
+    add_saved(file, caption, picture.description(), picture.width(), picture.height());
+  }
+
   // Writes <dir>/index.html and returns its path.
   std::string write_index() const;
 
@@ -45,6 +66,11 @@ class DemoPictures {
     std::string id, title;
     std::vector<Picture> pictures;
   };
+
+  std::string path_of(const std::string& file) const;
+  // Shows <dir>/<file>, already saved, in the current section.
+  void add_saved(const std::string& file, std::string_view caption, std::string description,
+                 int width, int height);
 
   std::string dir_;
   std::vector<Section> sections_;
