@@ -1,7 +1,6 @@
 // attn::plot::heatmaps: pictures read back (PNG through cairo, SVG as XML, PDF by
 // its header), cell colours, grid geometry, block means, and errors.
 #include <cairo.h>
-#include <unistd.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,9 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,6 +19,8 @@
 
 using attn::Rng;
 using attn::test::error_of;
+using attn::test::read_file;
+using attn::test::test_dir;
 using attn::Tensor;
 using attn::plot::Colormap;
 using attn::plot::colormap_color;
@@ -36,20 +35,6 @@ using ::testing::StartsWith;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory per test, so that tests may run in parallel.
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::temp_directory_path() /
-                 ("attn_test_plot_" + std::to_string(::getpid()) + "_" + info->name());
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 struct Image {
   int width = 0, height = 0;

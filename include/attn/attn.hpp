@@ -2,6 +2,7 @@
 #pragma once
 
 #include "attn/error.hpp"
+#include "attn/io.hpp"
 #include "attn/mask.hpp"
 #include "attn/modules.hpp"
 #include "attn/ops.hpp"
