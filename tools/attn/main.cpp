@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "demo.hpp"
+#include "heatmap_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"attn: exact attention mechanisms in C++"};
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
                    "Seed of the attn::Rng that draws every input and parameter")
       ->capture_default_str();
   demo_command->callback([&] { status = attn::tools::run_demo(demo); });
+  attn::tools::add_heatmap_command(app, status);
 
   try {
     app.parse(argc, argv);
