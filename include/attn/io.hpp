@@ -6,7 +6,8 @@
 // Reading accepts format versions 1.0, 2.0 and 3.0, C and Fortran order, and the
 // numeric dtypes numpy writes for bool, integers and floats (half, single, double;
 // either byte order). Every array becomes a dense, row-major float32 Tensor of the
-// same logical shape: float64 and 64-bit integers are rounded to the nearest float.
+// same logical shape; values a float cannot hold (doubles, integers beyond 2^24) round
+// to the nearest float.
 // Anything else (complex, strings, objects, structured dtypes) is refused by name.
 //
 // The reader trusts nothing in the file: every length and offset is checked before
