@@ -16,23 +16,11 @@
 #include <vector>
 
 #include "attn/plot.hpp"
+#include "test_util.hpp"
 
 namespace attn::test {
 
-// A fresh directory per test, so that tests may run in parallel.
-inline std::filesystem::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("attn_test_" + std::string(info->test_suite_name()) + "_" +
-                               std::to_string(::getpid()) + "_" + info->name());
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+// test_dir() and read_file() come from test_util.hpp.
 
 struct Image {
   int width = 0, height = 0;

@@ -7,9 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -21,6 +19,8 @@
 
 using attn::Rng;
 using attn::test::error_of;
+using attn::test::read_file;
+using attn::test::test_dir;
 using attn::Tensor;
 using attn::plot::Colormap;
 using attn::plot::colormap_color;

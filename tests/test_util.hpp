@@ -4,10 +4,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -49,6 +53,26 @@ inline ::testing::Matcher<const std::string&> HasSubstrs(const std::vector<std::
   std::vector<::testing::Matcher<const std::string&>> all;
   for (const std::string& p : parts) all.push_back(::testing::HasSubstr(p));
   return ::testing::AllOfArray(all);
+}
+
+// ---- files ------------------------------------------------------------------------------
+
+// A fresh directory per test (named after its suite, test and process), so that
+// tests may run in parallel.
+inline std::filesystem::path test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("attn_test_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
+       std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// The whole contents of the file at `path`; "" when it cannot be read.
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // ---- random inputs ----------------------------------------------------------------------

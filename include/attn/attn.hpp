@@ -3,6 +3,7 @@
 
 #include "attn/error.hpp"
 #include "attn/explain.hpp"
+#include "attn/io.hpp"
 #include "attn/mask.hpp"
 #include "attn/modules.hpp"
 #include "attn/ops.hpp"

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from headless_chromium import HeadlessChromium, find_chromium
-from png import read_png
+from png_reader import read_png
 
 WINDOW = (1280, 1024)
 # Points sampled per side of each picture, compared between the page and the file.

@@ -2,17 +2,18 @@
 computes, document 000's network with the shape on every edge, and an index.html
 that shows them all, one section per document.
 
-The PNGs are read with the standard library only: the signature, every chunk's CRC,
-the IHDR header, and the IDAT stream inflated to exactly one filtered row per line.
+The PNGs are checked with png_reader (the standard library only): the signature,
+every chunk's CRC, the IHDR header, and the IDAT stream inflated to exactly one
+filtered row per line.
 """
 
 import os
-import struct
 import subprocess
-import zlib
 from html.parser import HTMLParser
 
 import pytest
+
+from png_reader import read_png
 
 # Every picture `attn demo` draws, by example (as in the --json record) and the
 # picture's file name: document 000's network first, then a heatmap of every
@@ -34,9 +35,6 @@ PICTURES = [
     ("doc004_additive_attention", "doc004_additive_attention-weights.png", "reds"),
     ("doc004_dot_product_attention", "doc004_dot_product_attention-weights.png", "reds"),
 ]
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-BYTES_PER_PIXEL = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples at bit depth 8
 
 
 def _attn_bin():
@@ -74,32 +72,6 @@ class IndexPage(HTMLParser):
 
     def images(self):
         return [image for _, images in self.sections for image in images]
-
-
-def read_png(path):
-    """(width, height) of a PNG, after checking its structure and pixel data."""
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:8] == PNG_SIGNATURE, f"{path}: not a PNG signature"
-    chunks, pos = [], 8
-    while pos < len(data):
-        assert pos + 12 <= len(data), f"{path}: truncated chunk at byte {pos}"
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
-        assert len(body) == length, f"{path}: truncated {kind!r} chunk"
-        assert zlib.crc32(kind + body) == crc, f"{path}: bad CRC in {kind!r}"
-        chunks.append((kind, body))
-        pos += 12 + length
-    assert chunks[0][0] == b"IHDR" and len(chunks[0][1]) == 13, f"{path}: IHDR is not first"
-    assert chunks[-1][0] == b"IEND", f"{path}: no IEND at the end"
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert width > 0 and height > 0, f"{path}: {width} x {height}"
-    assert depth == 8 and colour in BYTES_PER_PIXEL and interlace == 0, (depth, colour, interlace)
-    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
-    assert len(pixels) == height * (1 + width * BYTES_PER_PIXEL[colour]), f"{path}: IDAT size"
-    return width, height
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +114,8 @@ def test_index_shows_every_attention(demo):
     assert sorted(p.name for p in out.glob("*.png")) == sorted(file for _, file, _ in PICTURES)
 
     for (example, file, kind), (src, alt, caption) in zip(PICTURES, images):
-        width, height = read_png(out / src)
+        png = read_png(out / src, pixels=False)
+        width, height = png.width, png.height
         assert caption.strip(), f"{src}: no caption"
         assert width >= 16 and height >= 16, (src, width, height)
         if kind == NETWORK:

@@ -7,6 +7,7 @@
 
 #include "demo_command.hpp"
 #include "explain_command.hpp"
+#include "heatmap_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"attn: exact attention mechanisms in C++"};
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   int status = 0;
   attn::tools::add_demo_command(app, status);
   attn::tools::add_explain_command(app, status);
+  attn::tools::add_heatmap_command(app, status);
 
   try {
     app.parse(argc, argv);

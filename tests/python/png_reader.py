@@ -3,7 +3,7 @@
 signature, every chunk's CRC and the pixel stream's size, and undoes the five row
 filters of the PNG specification.
 
-    image = read_png(path_or_bytes)
+    image = read_png(path_or_bytes)  # from png_reader import read_png
     image.width, image.height
     image.rgb(x, y)  # (r, g, b) of one pixel
 """
