@@ -528,6 +528,30 @@ enum class Outcome { parsed, refused, failed };
 // Parses `bytes` from an exactly sized heap block, so that AddressSanitizer sees any
 // read past the end. Anything but a tensor consistent with its shape or an
 // attn::Error naming the function and source fails the test.
+// The problem in an attn::Error's message, after "[op] source: ".
+std::string problem_of(const std::string& message, const std::string& prefix) {
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : "(no prefix) " + message;
+}
+
+// read_npy reads a regular file header first and its data in pieces, parse_npy has
+// all the bytes: the two must agree on every input, value for value, error for error.
+void expect_file_reads_alike(const Bytes& bytes, const Tensor* parsed, const std::string& parse_problem,
+                             const std::string& what) {
+  const std::filesystem::path path = attn::test::test_dir() / "mutant.npy";
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  try {
+    const Tensor t = attn::io::read_npy(path.string());
+    ASSERT_NE(parsed, nullptr) << what << ": read_npy accepts what parse_npy refuses: " << parse_problem;
+    ASSERT_EQ(t.shape(), parsed->shape()) << what;
+    const std::vector<float> a = t.to_vector(), b = parsed->to_vector();
+    EXPECT_EQ(0, a.empty() ? 0 : std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << what;
+  } catch (const attn::Error& e) {
+    ASSERT_EQ(parsed, nullptr) << what << ": read_npy refuses what parse_npy accepts: " << e.what();
+    EXPECT_EQ(problem_of(e.what(), "[read_npy] " + path.string() + ": "), parse_problem) << what;
+  }
+}
+
 Outcome parse_mutant(const Bytes& bytes, const std::string& what) {
   const std::size_t n = bytes.size();
   const std::unique_ptr<std::uint8_t[]> block(new std::uint8_t[n == 0 ? 1 : n]);
@@ -539,13 +563,16 @@ Outcome parse_mutant(const Bytes& bytes, const std::string& what) {
     EXPECT_EQ(t.numel(), product) << what;
     EXPECT_EQ(t.strides(), attn::contiguous_strides(t.shape())) << what;
     EXPECT_EQ(static_cast<std::int64_t>(t.to_vector().size()), t.numel()) << what;
+    expect_file_reads_alike(bytes, &t, "", what);
     return ::testing::Test::HasFailure() ? Outcome::failed : Outcome::parsed;
   } catch (const attn::Error& e) {
-    if (std::string(e.what()).rfind("[parse_npy] mutant.npy: ", 0) != 0) {
+    const std::string prefix = "[parse_npy] mutant.npy: ";
+    if (std::string(e.what()).rfind(prefix, 0) != 0) {
       ADD_FAILURE() << what << ": message without its function and source: " << e.what();
       return Outcome::failed;
     }
-    return Outcome::refused;
+    expect_file_reads_alike(bytes, nullptr, problem_of(e.what(), prefix), what);
+    return ::testing::Test::HasFailure() ? Outcome::failed : Outcome::refused;
   } catch (const std::exception& e) {
     ADD_FAILURE() << what << ": threw a non-attn exception: " << e.what();
     return Outcome::failed;
@@ -569,6 +596,7 @@ TEST(NpyMutations, EveryTruncationIsRefused) {
     for (std::size_t len = 0; len < seed.size(); ++len) {
       const Bytes prefix(seed.begin(), seed.begin() + static_cast<std::ptrdiff_t>(len));
       EXPECT_FALSE(error_of([&] { parse(prefix); }).empty()) << "prefix of " << len << " bytes";
+      EXPECT_EQ(parse_mutant(prefix, "prefix of " + std::to_string(len) + " bytes"), Outcome::refused);
     }
     EXPECT_NO_THROW(parse(seed));
   }
