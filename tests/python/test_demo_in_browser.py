@@ -3,11 +3,11 @@ chromium package) loads it without an error of any kind, shows every picture at 
 own size with its own pixels, and a screenshot of the whole page is taken.
 """
 
-import os
 import subprocess
 
 import pytest
 
+from attn_tool import attn_bin
 from headless_chromium import HeadlessChromium, find_chromium
 from png_reader import read_png
 
@@ -16,19 +16,12 @@ WINDOW = (1280, 1024)
 SAMPLES_PER_SIDE = 7
 
 
-def _attn_bin():
-    path = os.environ.get("ATTN_BIN")
-    if not path:
-        pytest.fail("ATTN_BIN is not set: run through ctest, or set ATTN_BIN to the built `attn`")
-    return path
-
-
 @pytest.fixture(scope="module")
 def loaded_page(tmp_path_factory):
     if find_chromium() is None:
         pytest.fail("no chromium: scripts/install-deps --test installs Debian's chromium")
     out = tmp_path_factory.mktemp("browser") / "attn-demo"
-    run = subprocess.run([_attn_bin(), "demo", "--out", str(out)], capture_output=True,
+    run = subprocess.run([attn_bin(), "demo", "--out", str(out)], capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     with HeadlessChromium(window=WINDOW) as browser:

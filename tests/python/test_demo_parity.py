@@ -27,7 +27,6 @@ float_sum_budget(256) with the condition of the sums measured in float64.
 
 import json
 import math
-import os
 import subprocess
 
 import numpy as np
@@ -37,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tolerance import EPS_F32, SOFTMAX_GAIN, float_chain_budget, float_sum_budget, relative_error
+from attn_tool import attn_bin
 
 REDUCTIONS = {
     "doc000_d2l_multi_head_attention": (100, 20, 6, 6, 100),
@@ -58,17 +58,10 @@ def budget(key, gain=SOFTMAX_GAIN):
 # ---- the record written by `attn demo --json` ----------------------------------------------
 
 
-def _attn_bin():
-    path = os.environ.get("ATTN_BIN")
-    if not path:
-        pytest.fail("ATTN_BIN is not set: run through ctest, or set ATTN_BIN to the built `attn`")
-    return path
-
-
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "demo.json"
-    run = subprocess.run([_attn_bin(), "demo", "--json", str(path), "--out",
+    run = subprocess.run([attn_bin(), "demo", "--json", str(path), "--out",
                           str(path.parent / "pictures")], capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr
@@ -471,7 +464,7 @@ def test_doc004_dot_product_attention(record):
 
 
 def test_demo_prints_every_document(tmp_path):
-    run = subprocess.run([_attn_bin(), "demo", "--out", str(tmp_path)], capture_output=True,
+    run = subprocess.run([attn_bin(), "demo", "--out", str(tmp_path)], capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     positions = [run.stdout.find(f"Document {i:03d}:") for i in range(5)]

@@ -7,13 +7,13 @@ every chunk's CRC, the IHDR header, and the IDAT stream inflated to exactly one
 filtered row per line.
 """
 
-import os
 import subprocess
 from html.parser import HTMLParser
 
 import pytest
 
 from png_reader import read_png
+from attn_tool import attn_bin
 
 # Every picture `attn demo` draws, by example (as in the --json record) and the
 # picture's file name: document 000's network first, then a heatmap of every
@@ -35,13 +35,6 @@ PICTURES = [
     ("doc004_additive_attention", "doc004_additive_attention-weights.png", "reds"),
     ("doc004_dot_product_attention", "doc004_dot_product_attention-weights.png", "reds"),
 ]
-
-
-def _attn_bin():
-    path = os.environ.get("ATTN_BIN")
-    if not path:
-        pytest.fail("ATTN_BIN is not set: run through ctest, or set ATTN_BIN to the built `attn`")
-    return path
 
 
 class IndexPage(HTMLParser):
@@ -79,7 +72,7 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("pictures")
     out = root / "new" / "attn-demo"  # parents created as well
     record = root / "demo.json"
-    run = subprocess.run([_attn_bin(), "demo", "--out", str(out), "--json", str(record)],
+    run = subprocess.run([attn_bin(), "demo", "--out", str(out), "--json", str(record)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     return out, run.stdout, record
@@ -167,7 +160,7 @@ def test_captions_are_escaped(demo):
 def test_out_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    run = subprocess.run([_attn_bin(), "demo", "--out", str(blocker / "pictures")],
+    run = subprocess.run([attn_bin(), "demo", "--out", str(blocker / "pictures")],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     assert "cannot create the output folder" in run.stderr and str(blocker) in run.stderr, \

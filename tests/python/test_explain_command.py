@@ -5,22 +5,16 @@ num_heads=5, batch_size=2, num_queries=4, num_kvpairs=6) and against shapes work
 out here by hand for a second set of sizes; `-o` writes the network picture.
 """
 
-import os
 import re
 import subprocess
 
 import pytest
 
-
-def _attn_bin():
-    path = os.environ.get("ATTN_BIN")
-    if not path:
-        pytest.fail("ATTN_BIN is not set: run through ctest, or set ATTN_BIN to the built `attn`")
-    return path
+from attn_tool import attn_bin
 
 
 def explain(*args):
-    return subprocess.run([_attn_bin(), "explain", *args], capture_output=True, text=True,
+    return subprocess.run([attn_bin(), "explain", *args], capture_output=True, text=True,
                           timeout=120)
 
 

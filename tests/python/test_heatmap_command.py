@@ -7,13 +7,13 @@ pictures that differ exactly inside the panel, since every cell swaps between th
 colormap's two ends, while the labels and the colorbar stay the same.
 """
 
-import os
 import subprocess
 
 import numpy as np
 import pytest
 
 from png_reader import read_png
+from attn_tool import attn_bin
 
 N = 4  # the matrices are N x N
 CELL = 8  # --cell-pixels
@@ -23,15 +23,8 @@ COLOURS = {  # the ends of each colormap, as tests/test_plot.cpp pins them
 }
 
 
-def _attn_bin():
-    path = os.environ.get("ATTN_BIN")
-    if not path:
-        pytest.fail("ATTN_BIN is not set: run through ctest, or set ATTN_BIN to the built `attn`")
-    return path
-
-
 def attn_heatmap(*args):
-    return subprocess.run([_attn_bin(), "heatmap", *map(str, args)], capture_output=True,
+    return subprocess.run([attn_bin(), "heatmap", *map(str, args)], capture_output=True,
                           text=True, timeout=120)
 
 
