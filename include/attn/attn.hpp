@@ -11,3 +11,4 @@
 #include "attn/plot_network.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"
+#include "attn/threads.hpp"

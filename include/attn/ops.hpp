@@ -35,6 +35,7 @@ struct Dropout {
 enum class Kernel {
   automatic,  // the best available for the inputs
   reference,  // plain loops in double: the oracle
+  fused,      // the fused CPU kernel: tiled, online softmax, scores never stored
 };
 std::string to_string(Kernel kernel);
 

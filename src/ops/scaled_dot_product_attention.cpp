@@ -14,6 +14,7 @@ std::string to_string(Kernel kernel) {
   switch (kernel) {
     case Kernel::automatic: return "automatic";
     case Kernel::reference: return "reference";
+    case Kernel::fused: return "fused";
   }
   return "unknown";
 }

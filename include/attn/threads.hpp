@@ -1,0 +1,13 @@
+// How many threads attn's kernels use. The default is the number of cores OpenMP
+// sees (OMP_NUM_THREADS if set). Results do not depend on it: every kernel splits
+// its work into tasks whose results do not depend on the thread that runs them, so
+// the output is bitwise the same for any thread count.
+#pragma once
+
+namespace attn {
+
+// Threads for the kernels from now on; n >= 1, else attn::Error.
+void set_num_threads(int n);
+int num_threads();
+
+}  // namespace attn
