@@ -1,0 +1,184 @@
+// The micro-kernels of the fused attention kernel, compiled once per Highway
+// target (foreach_target) and picked at run time (HWY_DYNAMIC_DISPATCH).
+//
+// Register blocking (AVX2: 16 vector registers of 8 floats):
+//  - scores: 4 query rows x 2 vectors of keys = 8 accumulators; per step of the
+//    depth loop 2 loads of K^T, 4 broadcasts of q and 8 independent FMAs, enough
+//    to cover the FMA latency (4 cycles x 2 pipes) without spilling;
+//  - P V: 4 rows x 2 vectors of Dv, the same shape with p broadcast and V loaded.
+// The loops over column chunks are outside the loops over row groups, so that the
+// chunk of K^T (depth, 2 vectors) or of V (cols, 2 vectors) stays in L1 while the
+// query rows stream past it.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/attention_fused_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "kernels/cpu/attention_fused_simd.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::detail::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using Df = hn::ScalableTag<float>;
+using Vf = hn::Vec<Df>;
+
+constexpr int kRowBlock = 4;   // query rows per micro-kernel call
+constexpr int kVecBlock = 2;   // vectors of columns per micro-kernel call
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+std::int64_t LaneCount() { return static_cast<std::int64_t>(hn::Lanes(Df())); }
+
+const char* RunningTargetName() { return hwy::TargetName(HWY_TARGET); }
+
+// s[R rows, NV vectors] = q[R rows, depth] kt[depth, NV vectors].
+template <int R, int NV>
+HWY_INLINE void ScoresBlock(const float* HWY_RESTRICT q, std::int64_t ldq,
+                            const float* HWY_RESTRICT kt, float* HWY_RESTRICT s,
+                            std::int64_t depth, std::int64_t ld_s) {
+  const Df d;
+  const std::int64_t N = LaneCount();
+  Vf acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) acc[r][c] = hn::Zero(d);
+  for (std::int64_t k = 0; k < depth; ++k) {
+    Vf kv[NV];
+    for (int c = 0; c < NV; ++c) kv[c] = hn::LoadU(d, kt + k * ld_s + c * N);
+    for (int r = 0; r < R; ++r) {
+      const Vf qb = hn::Set(d, q[r * ldq + k]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(qb, kv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) hn::StoreU(acc[r][c], d, s + r * ld_s + c * N);
+}
+
+template <int R>
+HWY_INLINE void ScoresRows(const float* q, std::int64_t ldq, const float* kt, float* s,
+                           std::int64_t depth, std::int64_t ld_s) {
+  const std::int64_t N = LaneCount();
+  std::int64_t c = 0;
+  for (; c + kVecBlock * N <= ld_s; c += kVecBlock * N)
+    ScoresBlock<R, kVecBlock>(q, ldq, kt + c, s + c, depth, ld_s);
+  for (; c < ld_s; c += N) ScoresBlock<R, 1>(q, ldq, kt + c, s + c, depth, ld_s);
+}
+
+void Scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
+            std::int64_t depth, std::int64_t ld_s) {
+  std::int64_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock)
+    ScoresRows<kRowBlock>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
+  for (; r < rows; ++r) ScoresRows<1>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
+}
+
+void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
+                 float* alpha) {
+  const Df d;
+  const std::int64_t N = LaneCount();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = s + r * ld_s;
+    Vf vmax = hn::Set(d, kNegInf);
+    for (std::int64_t c = 0; c < ld_s; c += N) vmax = hn::Max(vmax, hn::LoadU(d, row + c));
+    const float m_new = std::max(m[r], hn::GetLane(hn::MaxOfLanes(d, vmax)));
+    if (m_new == kNegInf || !(m_new < std::numeric_limits<float>::infinity())) {
+      // Nothing allowed yet: exp(-inf - -inf) would be NaN. A +inf or NaN max is
+      // NaN in the reference (inf - inf); l carries it to the output.
+      if (m_new != kNegInf) l[r] = std::numeric_limits<float>::quiet_NaN();
+      m[r] = m_new;
+      alpha[r] = 1.0f;
+      for (std::int64_t c = 0; c < ld_s; c += N) hn::StoreU(hn::Zero(d), d, row + c);
+      continue;
+    }
+    const Vf vm = hn::Set(d, m_new);
+    Vf vsum = hn::Zero(d);
+    for (std::int64_t c = 0; c < ld_s; c += N) {
+      const Vf e = hn::Exp(d, hn::Sub(hn::LoadU(d, row + c), vm));
+      hn::StoreU(e, d, row + c);
+      vsum = hn::Add(vsum, e);
+    }
+    alpha[r] = std::exp(m[r] - m_new);  // 0 when m[r] = -inf
+    l[r] = l[r] * alpha[r] + hn::GetLane(hn::SumOfLanes(d, vsum));
+    m[r] = m_new;
+  }
+}
+
+// o[R rows, NV vectors] = o alpha + p[R rows, cols] v[cols, NV vectors].
+template <int R, int NV>
+HWY_INLINE void PvBlock(const float* HWY_RESTRICT p, std::int64_t ld_p,
+                        const float* HWY_RESTRICT v, float* HWY_RESTRICT o,
+                        const float* alpha, std::int64_t cols, std::int64_t ld_o) {
+  const Df d;
+  const std::int64_t N = LaneCount();
+  Vf acc[R][NV];
+  for (int r = 0; r < R; ++r) {
+    const Vf a = hn::Set(d, alpha[r]);
+    for (int c = 0; c < NV; ++c) acc[r][c] = hn::Mul(hn::LoadU(d, o + r * ld_o + c * N), a);
+  }
+  for (std::int64_t j = 0; j < cols; ++j) {
+    Vf vv[NV];
+    for (int c = 0; c < NV; ++c) vv[c] = hn::LoadU(d, v + j * ld_o + c * N);
+    for (int r = 0; r < R; ++r) {
+      const Vf pb = hn::Set(d, p[r * ld_p + j]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(pb, vv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) hn::StoreU(acc[r][c], d, o + r * ld_o + c * N);
+}
+
+template <int NV>
+HWY_INLINE void PvChunk(const float* p, std::int64_t ld_p, const float* v, float* o,
+                        const float* alpha, std::int64_t rows, std::int64_t cols,
+                        std::int64_t ld_o) {
+  std::int64_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock)
+    PvBlock<kRowBlock, NV>(p + r * ld_p, ld_p, v, o + r * ld_o, alpha + r, cols, ld_o);
+  for (; r < rows; ++r) PvBlock<1, NV>(p + r * ld_p, ld_p, v, o + r * ld_o, alpha + r, cols, ld_o);
+}
+
+void Pv(const float* p, std::int64_t ld_p, const float* v, float* o, const float* alpha,
+        std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
+  const std::int64_t N = LaneCount();
+  std::int64_t c = 0;
+  for (; c + kVecBlock * N <= ld_o; c += kVecBlock * N)
+    PvChunk<kVecBlock>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
+  for (; c < ld_o; c += N) PvChunk<1>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
+}
+
+}  // namespace attn::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn::detail {
+
+HWY_EXPORT(LaneCount);
+HWY_EXPORT(RunningTargetName);
+HWY_EXPORT(Scores);
+HWY_EXPORT(SoftmaxStep);
+HWY_EXPORT(Pv);
+
+std::int64_t fused_lanes() { return HWY_DYNAMIC_DISPATCH(LaneCount)(); }
+const char* fused_target_name() { return HWY_DYNAMIC_DISPATCH(RunningTargetName)(); }
+
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
+                  std::int64_t depth, std::int64_t ld_s) {
+  HWY_DYNAMIC_DISPATCH(Scores)(q, ldq, kt, s, rows, depth, ld_s);
+}
+
+void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
+                        float* alpha) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxStep)(s, rows, ld_s, m, l, alpha);
+}
+
+void fused_pv(const float* p, std::int64_t ld_p, const float* v, float* o, const float* alpha,
+              std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
+  HWY_DYNAMIC_DISPATCH(Pv)(p, ld_p, v, o, alpha, rows, cols, ld_o);
+}
+
+}  // namespace attn::detail
+#endif  // HWY_ONCE
