@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -218,10 +220,10 @@ std::vector<Case> listed_cases() {
     cases.push_back({2, 4, 2, 67, 131, 24, 20, {}, l});
 
   MaskRecipe all[] = {
-      {Align::top_left},
-      {Align::bottom_right},
-      {std::nullopt, Lengths::per_batch},
-      {std::nullopt, Lengths::per_query},
+      {Align::top_left, Lengths::none, std::nullopt},
+      {Align::bottom_right, Lengths::none, std::nullopt},
+      {std::nullopt, Lengths::per_batch, std::nullopt},
+      {std::nullopt, Lengths::per_query, std::nullopt},
       {std::nullopt, Lengths::none, attn::WindowTerm{5, 2, Align::top_left}},
       {std::nullopt, Lengths::none, attn::WindowTerm{40, 0, Align::bottom_right}},
       {std::nullopt, Lengths::none, attn::WindowTerm{INT64_MAX, INT64_MAX, Align::top_left}},
@@ -243,7 +245,7 @@ std::vector<Case> listed_cases() {
   // Dropout and weights.
   for (double p : {0.0, 0.3, 1.0})
     for (bool before : {false, true}) {
-      Case c{2, 2, 1, 70, 150, 16, 16, {Align::top_left}, Layout::contiguous, p, true, before};
+      Case c{2, 2, 1, 70, 150, 16, 16, {Align::top_left, Lengths::none, std::nullopt}, Layout::contiguous, p, true, before};
       cases.push_back(c);
     }
   Case dropped{1, 2, 2, 129, 129, 32, 32, {}, Layout::contiguous, 0.2};
@@ -371,7 +373,9 @@ TEST(FusedTiles, FromHeadDimsAndCaches) {
       EXPECT_EQ(t.query_rows % 4, 0) << d;
       EXPECT_GE(t.query_rows, 4);
       EXPECT_LE(t.query_rows, 64);
-      if (t.key_cols > 16) EXPECT_LE(t.key_cols * d * 4, l1) << "the K^T tile fits in L1, d=" << d;
+      if (t.key_cols > 16) {
+        EXPECT_LE(t.key_cols * d * 4, l1) << "the K^T tile fits in L1, d=" << d;
+      }
       EXPECT_LE(fused_tiles(d + 64, d + 64, l1, 512 * 1024).key_cols, t.key_cols) << "monotone in d";
     }
   }
@@ -411,6 +415,40 @@ TEST(FusedDispatch, OpsWithoutAFusedKernelRefuseIt) {
   const AttentionResult r = attn::additive_attention(q, kv, kv, wq, wk, wv, o);
   EXPECT_EQ(r.kernel, Kernel::reference);
   EXPECT_FALSE(r.kernel_reason.empty());
+}
+
+// A speed check, not a benchmark (bench/ has those): GFLOP/s of the fused kernel at
+// B=1, H=8, L=2048, with FLOPs = 4 B H Lq Lk D (causal: the unmasked part only).
+// Prints; checks nothing. Run with --gtest_also_run_disabled_tests.
+TEST(AttentionSpeed, DISABLED_PrintsGflops) {
+  const Index B = 1, H = 8, L = 2048;
+  const int saved = attn::num_threads();
+  for (Index D : {64, 128}) {
+    Rng rng(1);
+    const Tensor q = Tensor::randn({B, H, L, D}, rng), k = Tensor::randn({B, H, L, D}, rng),
+                 v = Tensor::randn({B, H, L, D}, rng);
+    for (bool causal : {false, true}) {
+      for (int threads : {1, 2}) {
+        attn::set_num_threads(threads);
+        SdpaOptions o;
+        o.kernel = Kernel::fused;
+        if (causal) o.mask = Mask::causal();
+        const double pairs = causal ? static_cast<double>(L) * static_cast<double>(L + 1) / 2
+                                    : static_cast<double>(L) * static_cast<double>(L);
+        const double flops = 4.0 * static_cast<double>(B * H * D) * pairs;
+        std::vector<double> seconds;
+        for (int rep = 0; rep < 4; ++rep) {
+          const auto t0 = std::chrono::steady_clock::now();
+          attn::scaled_dot_product_attention(q, k, v, o);
+          seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(seconds.begin(), seconds.end());
+        std::printf("D=%ld %-10s threads=%d  %.3f s  %.1f GFLOP/s\n", static_cast<long>(D),
+                    causal ? "causal" : "non-causal", threads, seconds[1], flops / seconds[1] / 1e9);
+      }
+    }
+  }
+  attn::set_num_threads(saved);
 }
 
 }  // namespace

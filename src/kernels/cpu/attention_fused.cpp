@@ -154,11 +154,13 @@ class BlockTask {
   // elsewhere and in the padding.
   void scores(std::int64_t j0, std::int64_t cols) {
     const std::int64_t ld_s = plan_.ld_s;
-    for (std::int64_t d = 0; d < p_.key_dim; ++d) {
-      float* kt = w_.kt + d * ld_s;
-      for (std::int64_t c = 0; c < cols; ++c) kt[c] = p_.k[p_.k_stride.at(b_, kvh_, j0 + c, d)];
-      std::fill(kt + cols, kt + ld_s, 0.0f);
+    // K^T (Dk, ld_s): each key row read along its own stride, written down a column.
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0 + c, 0);
+      const std::int64_t step = p_.k_stride.j;
+      for (std::int64_t d = 0; d < p_.key_dim; ++d) w_.kt[d * ld_s + c] = k[d * step];
     }
+    for (std::int64_t d = 0; d < p_.key_dim; ++d) std::fill(w_.kt + d * ld_s + cols, w_.kt + (d + 1) * ld_s, 0.0f);
     fused_scores(w_.q, p_.key_dim, w_.kt, w_.s, rows_, p_.key_dim, ld_s);
     const bool appended = j0 >= mask_.keys;  // tiles of appended keys are all allowed
     const bool inside = appended || (!elementwise_ && inner_lo_ <= j0 && j0 + cols <= inner_hi_);
@@ -166,10 +168,16 @@ class BlockTask {
       float* s = w_.s + r * ld_s;
       std::fill(s + cols, s + ld_s, kNegInf);
       if (inside) continue;  // the fast path: no entry of the tile is masked
+      // The row's structural range [lo, hi) as columns [a, z) of the tile.
+      const std::int64_t a = std::clamp(w_.lo[r] - j0, std::int64_t{0}, cols);
+      const std::int64_t z = std::clamp(w_.hi[r] - j0, a, cols);
+      std::fill(s, s + a, kNegInf);
+      std::fill(s + z, s + cols, kNegInf);
+      if (!elementwise_) continue;
       const std::int64_t i = i0_ + r;
-      for (std::int64_t c = 0; c < cols; ++c) {
+      for (std::int64_t c = a; c < z; ++c) {
         const std::int64_t j = j0 + c;
-        bool allowed = w_.lo[r] <= j && j < w_.hi[r];
+        bool allowed = true;
         for (const MaskView::Dense& t : mask_.dense)
           allowed = allowed && t.data[t.stride.at(b_, h_, i, j)] == t.keep;
         s[c] = allowed ? s[c] + static_cast<float>(mask_.bias(b_, h_, i, j)) : kNegInf;
@@ -192,7 +200,12 @@ class BlockTask {
           w_.s[r * plan_.ld_s + c] *= kept(r, j0 + c) ? plan_.keep_scale : 0.0f;
     for (std::int64_t c = 0; c < cols; ++c) {
       float* v = w_.v + c * plan_.ld_o;
-      for (std::int64_t d = 0; d < p_.value_dim; ++d) v[d] = p_.v[p_.v_stride.at(b_, kvh_, j0 + c, d)];
+      const float* from = p_.v + p_.v_stride.at(b_, kvh_, j0 + c, 0);
+      if (p_.v_stride.j == 1) {
+        std::memcpy(v, from, static_cast<std::size_t>(p_.value_dim) * sizeof(float));
+      } else {
+        for (std::int64_t d = 0; d < p_.value_dim; ++d) v[d] = from[d * p_.v_stride.j];
+      }
       std::fill(v + p_.value_dim, v + plan_.ld_o, 0.0f);
     }
     fused_pv(w_.s, plan_.ld_s, w_.v, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
