@@ -154,13 +154,15 @@ class BlockTask {
   // elsewhere and in the padding.
   void scores(std::int64_t j0, std::int64_t cols) {
     const std::int64_t ld_s = plan_.ld_s;
-    // K^T (Dk, ld_s): each key row read along its own stride, written down a column.
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0 + c, 0);
-      const std::int64_t step = p_.k_stride.j;
-      for (std::int64_t d = 0; d < p_.key_dim; ++d) w_.kt[d * ld_s + c] = k[d * step];
+    // K^T (Dk, ld_s), written a row at a time (contiguous stores), each read
+    // along the keys' stride.
+    const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0, 0);
+    for (std::int64_t d = 0; d < p_.key_dim; ++d) {
+      float* kt = w_.kt + d * ld_s;
+      const float* kd = k + d * p_.k_stride.j;
+      for (std::int64_t c = 0; c < cols; ++c) kt[c] = kd[c * p_.k_stride.i];
+      std::fill(kt + cols, kt + ld_s, 0.0f);
     }
-    for (std::int64_t d = 0; d < p_.key_dim; ++d) std::fill(w_.kt + d * ld_s + cols, w_.kt + (d + 1) * ld_s, 0.0f);
     fused_scores(w_.q, p_.key_dim, w_.kt, w_.s, rows_, p_.key_dim, ld_s);
     const bool appended = j0 >= mask_.keys;  // tiles of appended keys are all allowed
     const bool inside = appended || (!elementwise_ && inner_lo_ <= j0 && j0 + cols <= inner_hi_);
