@@ -215,6 +215,10 @@ std::vector<Case> listed_cases() {
   cases.push_back({1, 2, 2, 70, 90, 24, 40});     // Dk < Dv
   cases.push_back({1, 2, 2, 70, 90, 40, 7});      // Dk > Dv, Dv below a vector
   cases.push_back({1, 1, 1, 33, 33, 1, 1});       // D = 1
+  cases.push_back({1, 2, 2, 5, 0, 8, 8});         // no keys: every row empty
+  cases.push_back({1, 2, 2, 5, 6, 0, 8});         // Dk = 0: every score 0
+  cases.push_back({1, 2, 2, 5, 6, 8, 0});         // Dv = 0: only lse
+  cases.push_back({2, 2, 2, 0, 6, 8, 8});         // no queries
   for (Index ratio : {1, 2, 4, 8}) cases.push_back({2, 8, 8 / ratio, 37, 41, 32, 32});
   for (Layout l : {Layout::blhd, Layout::transposed, Layout::misaligned})
     cases.push_back({2, 4, 2, 67, 131, 24, 20, {}, l});
