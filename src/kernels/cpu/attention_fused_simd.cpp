@@ -2,10 +2,12 @@
 // target (foreach_target) and picked at run time (HWY_DYNAMIC_DISPATCH).
 //
 // Register blocking (AVX2: 16 vector registers of 8 floats):
-//  - scores: 4 query rows x 2 vectors of keys = 8 accumulators; per step of the
-//    depth loop 2 loads of K^T, 4 broadcasts of q and 8 independent FMAs, enough
-//    to cover the FMA latency (4 cycles x 2 pipes) without spilling;
-//  - P V: 4 rows x 2 vectors of Dv, the same shape with p broadcast and V loaded.
+//  - scores: 4 query rows x 3 vectors of keys = 12 accumulators; per step of the
+//    depth loop 3 loads of K^T, 4 broadcasts of q and 12 independent FMAs. The FMA
+//    latency (4 cycles x 2 pipes) needs 8 in flight; 12 leave slack for the loads,
+//    and 12 + 3 + 1 registers do not spill (4 x 2 would have exactly 8, no slack).
+//  - P V: 4 rows x 3 vectors of Dv, the same shape with p broadcast and V loaded.
+// Column tails take 2 or 1 vectors.
 // The loops over column chunks are outside the loops over row groups, so that the
 // chunk of K^T (depth, 2 vectors) or of V (cols, 2 vectors) stays in L1 while the
 // query rows stream past it.
@@ -29,7 +31,7 @@ using Df = hn::ScalableTag<float>;
 using Vf = hn::Vec<Df>;
 
 constexpr int kRowBlock = 4;   // query rows per micro-kernel call
-constexpr int kVecBlock = 2;   // vectors of columns per micro-kernel call
+constexpr int kVecBlock = 3;   // vectors of columns per micro-kernel call
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 std::int64_t LaneCount() { return static_cast<std::int64_t>(hn::Lanes(Df())); }
@@ -65,7 +67,11 @@ HWY_INLINE void ScoresRows(const float* q, std::int64_t ldq, const float* kt, fl
   std::int64_t c = 0;
   for (; c + kVecBlock * N <= ld_s; c += kVecBlock * N)
     ScoresBlock<R, kVecBlock>(q, ldq, kt + c, s + c, depth, ld_s);
-  for (; c < ld_s; c += N) ScoresBlock<R, 1>(q, ldq, kt + c, s + c, depth, ld_s);
+  if (c + 2 * N <= ld_s) {
+    ScoresBlock<R, 2>(q, ldq, kt + c, s + c, depth, ld_s);
+    c += 2 * N;
+  }
+  if (c < ld_s) ScoresBlock<R, 1>(q, ldq, kt + c, s + c, depth, ld_s);
 }
 
 void Scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
@@ -147,7 +153,11 @@ void Pv(const float* p, std::int64_t ld_p, const float* v, float* o, const float
   std::int64_t c = 0;
   for (; c + kVecBlock * N <= ld_o; c += kVecBlock * N)
     PvChunk<kVecBlock>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
-  for (; c < ld_o; c += N) PvChunk<1>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
+  if (c + 2 * N <= ld_o) {
+    PvChunk<2>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
+    c += 2 * N;
+  }
+  if (c < ld_o) PvChunk<1>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
 }
 
 }  // namespace attn::detail::HWY_NAMESPACE
