@@ -150,20 +150,29 @@ class BlockTask {
     }
   }
 
-  // S (rows, ld_s) of keys [j0, j0 + cols): scores where allowed (plus bias), -inf
-  // elsewhere and in the padding.
-  void scores(std::int64_t j0, std::int64_t cols) {
-    const std::int64_t ld_s = plan_.ld_s;
-    // K^T (Dk, ld_s), written a row at a time (contiguous stores), each read
-    // along the keys' stride.
-    const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0, 0);
+  void pack_transposed_strided(const float* k, std::int64_t cols, std::int64_t ld_s) {
     for (std::int64_t d = 0; d < p_.key_dim; ++d) {
       float* kt = w_.kt + d * ld_s;
       const float* kd = k + d * p_.k_stride.j;
       for (std::int64_t c = 0; c < cols; ++c) kt[c] = kd[c * p_.k_stride.i];
       std::fill(kt + cols, kt + ld_s, 0.0f);
     }
+  }
+
+  // S (rows, ld_s) of keys [j0, j0 + cols): scores where allowed (plus bias), -inf
+  // elsewhere and in the padding.
+  void scores(std::int64_t j0, std::int64_t cols) {
+    const std::int64_t ld_s = plan_.ld_s;
+    // K^T (Dk, ld_s): keys with contiguous elements transposed in registers; any
+    // other layout written a row at a time, each read along the keys' stride.
+    const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0, 0);
+    if (p_.k_stride.j == 1) {
+      fused_pack_transposed(k, p_.k_stride.i, cols, p_.key_dim, w_.kt, ld_s);
+    } else {
+      pack_transposed_strided(k, cols, ld_s);
+    }
     fused_scores(w_.q, p_.key_dim, w_.kt, w_.s, rows_, p_.key_dim, ld_s);
+
     const bool appended = j0 >= mask_.keys;  // tiles of appended keys are all allowed
     const bool inside = appended || (!elementwise_ && inner_lo_ <= j0 && j0 + cols <= inner_hi_);
     for (std::int64_t r = 0; r < rows_; ++r) {

@@ -82,6 +82,57 @@ void Scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::in
   for (; r < rows; ++r) ScoresRows<1>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
 }
 
+// kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
+// stride along d; kt (depth, ld) with columns [cols, ld) zeroed. On AVX2 in 8 x 8
+// blocks transposed in registers (24 shuffles for 64 floats, where element by
+// element it is 64 loads and 64 stores).
+void PackTransposed(const float* HWY_RESTRICT k, std::int64_t row_stride, std::int64_t cols,
+                    std::int64_t depth, float* HWY_RESTRICT kt, std::int64_t ld) {
+  std::int64_t c0 = 0;
+#if HWY_TARGET == HWY_AVX2
+  const hn::Full256<float> d;
+  const hn::Repartition<double, decltype(d)> dd;
+  const auto lo64 = [&](Vf a, Vf b) {
+    return hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  const auto hi64 = [&](Vf a, Vf b) {
+    return hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  constexpr std::int64_t kBlock = 8;
+  for (; c0 + kBlock <= cols; c0 += kBlock) {
+    std::int64_t k0 = 0;
+    for (; k0 + kBlock <= depth; k0 += kBlock) {
+      Vf r[kBlock];
+      for (int i = 0; i < kBlock; ++i) r[i] = hn::LoadU(d, k + (c0 + i) * row_stride + k0);
+      // Pairs of rows interleaved, then pairs of pairs: u[j] holds column j of
+      // rows 0-3 in its lower half and column j + 4 in its upper half (u[4 + j]:
+      // rows 4-7).
+      Vf u[kBlock];
+      for (int half = 0; half < 2; ++half) {
+        const Vf* g = r + 4 * half;
+        const Vf t0 = hn::InterleaveLower(d, g[0], g[1]), t1 = hn::InterleaveUpper(d, g[0], g[1]);
+        const Vf t2 = hn::InterleaveLower(d, g[2], g[3]), t3 = hn::InterleaveUpper(d, g[2], g[3]);
+        Vf* out = u + 4 * half;
+        out[0] = lo64(t0, t2);
+        out[1] = hi64(t0, t2);
+        out[2] = lo64(t1, t3);
+        out[3] = hi64(t1, t3);
+      }
+      for (int j = 0; j < 4; ++j) {
+        hn::StoreU(hn::ConcatLowerLower(d, u[4 + j], u[j]), d, kt + (k0 + j) * ld + c0);
+        hn::StoreU(hn::ConcatUpperUpper(d, u[4 + j], u[j]), d, kt + (k0 + j + 4) * ld + c0);
+      }
+    }
+    for (; k0 < depth; ++k0)
+      for (std::int64_t i = 0; i < kBlock; ++i) kt[k0 * ld + c0 + i] = k[(c0 + i) * row_stride + k0];
+  }
+#endif
+  for (; c0 < cols; ++c0)
+    for (std::int64_t k0 = 0; k0 < depth; ++k0) kt[k0 * ld + c0] = k[c0 * row_stride + k0];
+  for (std::int64_t k0 = 0; k0 < depth; ++k0)
+    for (std::int64_t c = cols; c < ld; ++c) kt[k0 * ld + c] = 0.0f;
+}
+
 void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
                  float* alpha) {
   const Df d;
@@ -169,6 +220,7 @@ namespace attn::detail {
 HWY_EXPORT(LaneCount);
 HWY_EXPORT(RunningTargetName);
 HWY_EXPORT(Scores);
+HWY_EXPORT(PackTransposed);
 HWY_EXPORT(SoftmaxStep);
 HWY_EXPORT(Pv);
 
@@ -178,6 +230,11 @@ const char* fused_target_name() { return HWY_DYNAMIC_DISPATCH(RunningTargetName)
 void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
                   std::int64_t depth, std::int64_t ld_s) {
   HWY_DYNAMIC_DISPATCH(Scores)(q, ldq, kt, s, rows, depth, ld_s);
+}
+
+void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,
+                           std::int64_t depth, float* kt, std::int64_t ld) {
+  HWY_DYNAMIC_DISPATCH(PackTransposed)(k, row_stride, cols, depth, kt, ld);
 }
 
 void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,

@@ -20,6 +20,11 @@ const char* fused_target_name();
 void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
                   std::int64_t depth, std::int64_t ld_s);
 
+// kt (depth, ld) = the transpose of k (cols, depth), whose rows are row_stride apart
+// and whose elements are contiguous; columns [cols, ld) of kt are zeroed.
+void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,
+                           std::int64_t depth, float* kt, std::int64_t ld);
+
 // The online-softmax step of one tile for each row r: m_new = max(m[r], max_j s[r, j]);
 // s[r, :] = exp(s[r, :] - m_new); alpha[r] = exp(m[r] - m_new); l[r] = l[r] alpha[r] +
 // sum_j s[r, j]; m[r] = m_new. A row with nothing allowed so far (m_new = -inf)
