@@ -441,7 +441,7 @@ TEST(AttentionSpeed, DISABLED_PrintsGflops) {
         const double pairs = causal ? static_cast<double>(L) * static_cast<double>(L + 1) / 2
                                     : static_cast<double>(L) * static_cast<double>(L);
         const double flops = 4.0 * static_cast<double>(B * H * D) * pairs;
-        // Wall time, and CPU time per thread: on a shared machine the latter
+        // Wall time, and the rate from CPU time over threads: on a shared machine the latter
         // is what compares two builds.
         std::vector<double> seconds, cpu;
         for (int rep = 0; rep < 4; ++rep) {
@@ -453,7 +453,7 @@ TEST(AttentionSpeed, DISABLED_PrintsGflops) {
         }
         std::sort(seconds.begin(), seconds.end());
         std::sort(cpu.begin(), cpu.end());
-        std::printf("D=%ld %-10s threads=%d  %.3f s  %.1f GFLOP/s  (per-thread CPU time: %.1f GFLOP/s)\n",
+        std::printf("D=%ld %-10s threads=%d  %.3f s  %.1f GFLOP/s  (from CPU time: %.1f GFLOP/s)\n",
                     static_cast<long>(D), causal ? "causal" : "non-causal", threads, seconds[0],
                     flops / seconds[0] / 1e9, flops / cpu[0] / 1e9);
       }
