@@ -209,6 +209,12 @@ class BlockTask {
       for (std::int64_t r = 0; r < rows_; ++r)
         for (std::int64_t c = 0; c < cols; ++c)
           w_.s[r * plan_.ld_s + c] *= kept(r, j0 + c) ? plan_.keep_scale : 0.0f;
+    // V rows with contiguous elements and no padding are read where they are.
+    const float* v0 = p_.v + p_.v_stride.at(b_, kvh_, j0, 0);
+    if (p_.v_stride.j == 1 && p_.value_dim == plan_.ld_o) {
+      fused_pv(w_.s, plan_.ld_s, v0, p_.v_stride.i, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
+      return;
+    }
     for (std::int64_t c = 0; c < cols; ++c) {
       float* v = w_.v + c * plan_.ld_o;
       const float* from = p_.v + p_.v_stride.at(b_, kvh_, j0 + c, 0);
@@ -219,7 +225,7 @@ class BlockTask {
       }
       std::fill(v + p_.value_dim, v + plan_.ld_o, 0.0f);
     }
-    fused_pv(w_.s, plan_.ld_s, w_.v, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
+    fused_pv(w_.s, plan_.ld_s, w_.v, plan_.ld_o, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
   }
 
   // out = O / l, lse = m + log l; a row with nothing allowed (l = 0) is zeros, -inf.

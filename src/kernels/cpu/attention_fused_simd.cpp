@@ -167,7 +167,7 @@ void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float
 // o[R rows, NV vectors] = o alpha + p[R rows, cols] v[cols, NV vectors].
 template <int R, int NV>
 HWY_INLINE void PvBlock(const float* HWY_RESTRICT p, std::int64_t ld_p,
-                        const float* HWY_RESTRICT v, float* HWY_RESTRICT o,
+                        const float* HWY_RESTRICT v, std::int64_t ld_v, float* HWY_RESTRICT o,
                         const float* alpha, std::int64_t cols, std::int64_t ld_o) {
   const Df d;
   const std::int64_t N = LaneCount();
@@ -178,7 +178,7 @@ HWY_INLINE void PvBlock(const float* HWY_RESTRICT p, std::int64_t ld_p,
   }
   for (std::int64_t j = 0; j < cols; ++j) {
     Vf vv[NV];
-    for (int c = 0; c < NV; ++c) vv[c] = hn::LoadU(d, v + j * ld_o + c * N);
+    for (int c = 0; c < NV; ++c) vv[c] = hn::LoadU(d, v + j * ld_v + c * N);
     for (int r = 0; r < R; ++r) {
       const Vf pb = hn::Set(d, p[r * ld_p + j]);
       for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(pb, vv[c], acc[r][c]);
@@ -189,26 +189,26 @@ HWY_INLINE void PvBlock(const float* HWY_RESTRICT p, std::int64_t ld_p,
 }
 
 template <int NV>
-HWY_INLINE void PvChunk(const float* p, std::int64_t ld_p, const float* v, float* o,
+HWY_INLINE void PvChunk(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,
                         const float* alpha, std::int64_t rows, std::int64_t cols,
                         std::int64_t ld_o) {
   std::int64_t r = 0;
   for (; r + kRowBlock <= rows; r += kRowBlock)
-    PvBlock<kRowBlock, NV>(p + r * ld_p, ld_p, v, o + r * ld_o, alpha + r, cols, ld_o);
-  for (; r < rows; ++r) PvBlock<1, NV>(p + r * ld_p, ld_p, v, o + r * ld_o, alpha + r, cols, ld_o);
+    PvBlock<kRowBlock, NV>(p + r * ld_p, ld_p, v, ld_v, o + r * ld_o, alpha + r, cols, ld_o);
+  for (; r < rows; ++r) PvBlock<1, NV>(p + r * ld_p, ld_p, v, ld_v, o + r * ld_o, alpha + r, cols, ld_o);
 }
 
-void Pv(const float* p, std::int64_t ld_p, const float* v, float* o, const float* alpha,
+void Pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o, const float* alpha,
         std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
   const std::int64_t N = LaneCount();
   std::int64_t c = 0;
   for (; c + kVecBlock * N <= ld_o; c += kVecBlock * N)
-    PvChunk<kVecBlock>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
+    PvChunk<kVecBlock>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
   if (c + 2 * N <= ld_o) {
-    PvChunk<2>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
+    PvChunk<2>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
     c += 2 * N;
   }
-  if (c < ld_o) PvChunk<1>(p, ld_p, v + c, o + c, alpha, rows, cols, ld_o);
+  if (c < ld_o) PvChunk<1>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
 }
 
 }  // namespace attn::detail::HWY_NAMESPACE
@@ -242,9 +242,9 @@ void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m
   HWY_DYNAMIC_DISPATCH(SoftmaxStep)(s, rows, ld_s, m, l, alpha);
 }
 
-void fused_pv(const float* p, std::int64_t ld_p, const float* v, float* o, const float* alpha,
-              std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
-  HWY_DYNAMIC_DISPATCH(Pv)(p, ld_p, v, o, alpha, rows, cols, ld_o);
+void fused_pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,
+              const float* alpha, std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
+  HWY_DYNAMIC_DISPATCH(Pv)(p, ld_p, v, ld_v, o, alpha, rows, cols, ld_o);
 }
 
 }  // namespace attn::detail

@@ -33,9 +33,9 @@ void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t
 void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
                         float* alpha);
 
-// o[r, :] = o[r, :] alpha[r] + p[r, :cols] v: p (rows, ld_p), v (cols, ld_o) packed,
-// o (rows, ld_o).
-void fused_pv(const float* p, std::int64_t ld_p, const float* v, float* o, const float* alpha,
-              std::int64_t rows, std::int64_t cols, std::int64_t ld_o);
+// o[r, :] = o[r, :] alpha[r] + p[r, :cols] v: p (rows, ld_p), v (cols, ld_o) with
+// rows ld_v apart (ld_o floats read from each), o (rows, ld_o).
+void fused_pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,
+              const float* alpha, std::int64_t rows, std::int64_t cols, std::int64_t ld_o);
 
 }  // namespace attn::detail
