@@ -48,10 +48,10 @@ using ::testing::HasSubstr;
 namespace {
 
 // The error budget of the kernel that ran: the reference rounds once from
-// double; any other kernel accumulates in float over Dk, then Lk.
+// double; the fused kernel accumulates in float over Dk, then Lk.
 double budget_for(const AttentionResult& r, Index Dk, Index Lk) {
   return r.kernel == attn::Kernel::reference ? kReferenceBudget
-                                             : attn::test::float_chain_budget({Dk, Lk});
+                                             : attn::test::fused_attention_budget(Dk, Lk);
 }
 
 // 3-D (B, L, D) is one head: the oracle reads it as (B, 1, L, D).
@@ -883,7 +883,10 @@ TEST(ScaledDotProductAttention, ReportsTheKernel) {
   EXPECT_EQ(r.kernel, attn::Kernel::reference) << "the reference was requested";
   EXPECT_FALSE(r.kernel_reason.empty());
   EXPECT_FALSE(attn::scaled_dot_product_attention(x, x, x).kernel_reason.empty());
+  EXPECT_EQ(attn::scaled_dot_product_attention(x, x, x).kernel, attn::Kernel::fused)
+      << "automatic picks the fused kernel";
   EXPECT_EQ(attn::to_string(attn::Kernel::reference), "reference");
+  EXPECT_EQ(attn::to_string(attn::Kernel::fused), "fused");
 }
 
 // ---- errors -----------------------------------------------------------------------------------

@@ -46,6 +46,16 @@ inline double float_sum_budget(const std::vector<std::int64_t>& reduction_length
   return (n * condition + 1) * kEpsF32 / 2;
 }
 
+// Budget of the fused attention kernel (src/kernels/cpu/attention_fused.cpp), a
+// float chain over: the score's dot product (Dk) and the scaling of q folded into
+// it (+1); the weighted sum over Lk keys, whose running output and sum are
+// rescaled once per key tile (at most Lk / kFusedMinTile more roundings); and the
+// vector exp (1 ulp, Highway's bound) with the final division by the sum (+2).
+inline constexpr std::int64_t kFusedMinTile = 16;
+inline double fused_attention_budget(std::int64_t key_dim, std::int64_t keys) {
+  return float_chain_budget({key_dim + 1, keys + (keys + kFusedMinTile - 1) / kFusedMinTile, 2});
+}
+
 // ||got - want|| / ||want||; 0 when both are zero, infinity when only want is.
 template <class A, class B>
 double relative_error(const A& got, const B& want) {

@@ -35,6 +35,9 @@ AttentionResult additive_attention(const Tensor& queries, const Tensor& keys, co
     detail::fail(kOp, "w_k must be (num_hiddens, Dk) and w_v (1, num_hiddens) with w_q's num_hiddens = " +
                           std::to_string(hidden) + "; " + all);
   detail::check_probability(kOp, "dropout p", options.dropout.p, all);
+  if (options.kernel == Kernel::fused)
+    detail::fail(kOp, "has no fused kernel: Kernel::fused was requested; use Kernel::automatic or "
+                      "Kernel::reference; " + all);
   const detail::MaskView mask = detail::resolve_mask(kOp, options.mask, B, 1, Lq, Lk);
 
   const Tensor q = queries.unsqueeze(1), k = keys.unsqueeze(1), v = values.unsqueeze(1);

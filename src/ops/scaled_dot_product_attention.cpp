@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "attn/ops.hpp"
+#include "kernels/cpu/attention_fused.hpp"
 #include "kernels/reference/reference.hpp"
 #include "mask_view.hpp"
 #include "ops/attention_io.hpp"
@@ -92,10 +93,25 @@ AttentionResult run(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
   p.k_stride = detail::Strides4::of(k);
   p.scale = scale;
 
-  // The fused CPU kernel will take Kernel::automatic; until then the reference
-  // serves both, and says so.
-  detail::sdpa_reference(p);
-  detail::ran_reference(options.kernel, result);
+  // The fused kernel serves Kernel::automatic and Kernel::fused, except for
+  // d2l's fill: its -1e6 makes a fully masked row uniform over every key, which a
+  // kernel that skips masked tiles cannot give, so that stays on the reference.
+  if (options.kernel == Kernel::reference) {
+    detail::sdpa_reference(p);
+    detail::ran_reference(options.kernel, result);
+  } else if (options.fill == MaskFill::d2l) {
+    if (options.kernel == Kernel::fused)
+      detail::fail(kOp, "Kernel::fused does not implement MaskFill::d2l; use Kernel::automatic "
+                        "or Kernel::reference; " + as_passed);
+    detail::sdpa_reference(p);
+    result.kernel = Kernel::reference;
+    result.kernel_reason = "automatic: MaskFill::d2l runs on the reference kernel";
+  } else {
+    detail::sdpa_fused(p);
+    result.kernel = Kernel::fused;
+    result.kernel_reason = std::string(options.kernel == Kernel::fused ? "requested" : "automatic") +
+                           ": fused CPU kernel (" + detail::fused_describe(p) + ")";
+  }
 
   result.out = out;
   if (rank == 3) {

@@ -1,0 +1,326 @@
+// The fused CPU kernel: for each (b, h, query block), the key tiles that the mask
+// leaves any allowed entry in, each as S = Q K^T, an online softmax step and
+// O = O alpha + P V; then O / l and lse = m + log l. The lanes are in
+// attention_fused_simd.cpp.
+#include "kernels/cpu/attention_fused.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "attn/threads.hpp"
+#include "hwy/aligned_allocator.h"
+#include "kernels/cpu/attention_fused_simd.hpp"
+#include "kernels/dropout.hpp"
+#include "threads/parallel_for.hpp"
+
+namespace attn::detail {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr std::int64_t kCacheLineFloats = 64 / sizeof(float);
+constexpr std::int64_t kTileCap = 256;      // Bc at most: the softmax step's row stays in L1
+constexpr std::int64_t kQueryRowCap = 64;   // Br at most: see fused_tiles
+constexpr std::int64_t kTileAlign = 16;     // Bc a multiple of two AVX-512 vectors
+constexpr std::int64_t kRowAlign = 4;       // Br a multiple of the micro-kernel's rows
+
+std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
+// The scratch of one worker, each buffer starting on a cache line.
+struct Scratch {
+  hwy::AlignedFreeUniquePtr<float[]> memory;
+  float* q = nullptr;      // (Br, Dk), scaled
+  float* kt = nullptr;     // (Dk, ld_s): the key tile transposed
+  float* v = nullptr;      // (Bc, ld_o)
+  float* s = nullptr;      // (Br, ld_s): scores, then probabilities
+  float* o = nullptr;      // (Br, ld_o): the unnormalised output
+  float* m = nullptr;      // (Br): running max
+  float* l = nullptr;      // (Br): running sum of exp
+  float* alpha = nullptr;  // (Br): rescale of o for the current tile
+  std::vector<std::int64_t> lo, hi;  // (Br): each row's structurally allowed keys [lo, hi)
+};
+
+// The sizes every task shares.
+struct Plan {
+  std::int64_t br = 0, bc = 0;  // tiles
+  std::int64_t lanes = 0;
+  std::int64_t ld_s = 0;        // Bc padded to lanes
+  std::int64_t ld_o = 0;        // Dv padded to lanes
+  std::int64_t query_blocks = 0;
+  std::int64_t group = 1;       // query heads per key/value head
+  float keep_scale = 0;         // 1 / (1 - p), 0 when p = 1
+};
+
+Scratch make_scratch(const SdpaParams& p, const Plan& plan) {
+  const std::int64_t sizes[] = {plan.br * p.key_dim, p.key_dim * plan.ld_s, plan.bc * plan.ld_o,
+                                plan.br * plan.ld_s, plan.br * plan.ld_o,  plan.br,
+                                plan.br,             plan.br};
+  std::int64_t total = 0;
+  for (std::int64_t n : sizes) total += round_up(std::max<std::int64_t>(n, 1), kCacheLineFloats);
+  Scratch w;
+  w.memory = hwy::AllocateAligned<float>(static_cast<std::size_t>(total));
+  float* at = w.memory.get();
+  float** slots[] = {&w.q, &w.kt, &w.v, &w.s, &w.o, &w.m, &w.l, &w.alpha};
+  for (int i = 0; i < 8; ++i) {
+    *slots[i] = at;
+    at += round_up(std::max<std::int64_t>(sizes[i], 1), kCacheLineFloats);
+  }
+  w.lo.resize(static_cast<std::size_t>(plan.br));
+  w.hi.resize(static_cast<std::size_t>(plan.br));
+  return w;
+}
+
+// One task: the rows [i0, i0 + rows) of (b, h).
+class BlockTask {
+ public:
+  BlockTask(const SdpaParams& p, const Plan& plan, Scratch& w, std::int64_t task)
+      : p_(p), plan_(plan), w_(w), mask_(*p.mask) {
+    const std::int64_t bh = task / plan.query_blocks;
+    b_ = bh / p.q_heads;
+    h_ = bh % p.q_heads;
+    i0_ = (task % plan.query_blocks) * plan.br;
+    rows_ = std::min(plan.br, p.queries - i0_);
+    kvh_ = h_ / plan.group;
+    row0_ = (b_ * p.q_heads + h_) * p.queries + i0_;
+  }
+
+  void run() {
+    structural_ranges();
+    pack_queries();
+    std::fill_n(w_.o, rows_ * plan_.ld_o, 0.0f);
+    std::fill_n(w_.m, rows_, kNegInf);
+    std::fill_n(w_.l, rows_, 0.0f);
+    for_each_tile([&](std::int64_t j0, std::int64_t cols) { forward_tile(j0, cols); });
+    finish();
+    if (p_.weights != nullptr) write_weights();
+  }
+
+ private:
+  // lo/hi per row from the causal, length and window terms, clamped to [0, keys);
+  // and the block's union [first_, last_) and intersection [inner_lo_, inner_hi_).
+  void structural_ranges() {
+    const std::int64_t keys = mask_.keys;
+    first_ = keys;
+    last_ = 0;
+    inner_lo_ = 0;
+    inner_hi_ = keys;
+    for (std::int64_t r = 0; r < rows_; ++r) {
+      const std::int64_t i = i0_ + r;
+      std::int64_t lo = 0, hi = keys;
+      for (Align a : mask_.causal) hi = std::min(hi, mask_.diagonal(a, i) + 1);
+      for (const MaskView::Lengths& len : mask_.lengths)
+        hi = std::min(hi, len.data[b_ * len.stride_b + i * len.stride_i]);
+      for (const WindowTerm& win : mask_.windows) {
+        // Keys p - left <= j <= p + right, compared as differences: windows may be
+        // as large as int64 allows.
+        const std::int64_t pos = mask_.diagonal(win.align, i);
+        if (win.left < pos - lo) lo = pos - win.left;
+        if (win.right < hi - 1 - pos) hi = pos + win.right + 1;
+      }
+      lo = std::max<std::int64_t>(lo, 0);
+      hi = std::max(hi, lo);
+      w_.lo[r] = lo;
+      w_.hi[r] = hi;
+      inner_lo_ = std::max(inner_lo_, lo);
+      inner_hi_ = std::min(inner_hi_, hi);
+      if (lo < hi) {
+        first_ = std::min(first_, lo);
+        last_ = std::max(last_, hi);
+      }
+    }
+    elementwise_ = !mask_.dense.empty() || !mask_.biases.empty();
+  }
+
+  // The key tiles of the block in order: [first_, last_) in steps of Bc, then the
+  // unmasked keys appended after the mask's keys.
+  template <class F>
+  void for_each_tile(F&& f) const {
+    for (std::int64_t j0 = first_; j0 < last_; j0 += plan_.bc) f(j0, std::min(plan_.bc, last_ - j0));
+    for (std::int64_t j0 = mask_.keys; j0 < p_.keys; j0 += plan_.bc)
+      f(j0, std::min(plan_.bc, p_.keys - j0));
+  }
+
+  void pack_queries() {
+    const float scale = static_cast<float>(p_.scale);
+    for (std::int64_t r = 0; r < rows_; ++r) {
+      const float* q = p_.q + p_.q_stride.at(b_, h_, i0_ + r, 0);
+      for (std::int64_t d = 0; d < p_.key_dim; ++d) w_.q[r * p_.key_dim + d] = scale * q[d * p_.q_stride.j];
+    }
+  }
+
+  void pack_transposed_strided(const float* k, std::int64_t cols, std::int64_t ld_s) {
+    for (std::int64_t d = 0; d < p_.key_dim; ++d) {
+      float* kt = w_.kt + d * ld_s;
+      const float* kd = k + d * p_.k_stride.j;
+      for (std::int64_t c = 0; c < cols; ++c) kt[c] = kd[c * p_.k_stride.i];
+      std::fill(kt + cols, kt + ld_s, 0.0f);
+    }
+  }
+
+  // S (rows, ld_s) of keys [j0, j0 + cols): scores where allowed (plus bias), -inf
+  // elsewhere and in the padding.
+  void scores(std::int64_t j0, std::int64_t cols) {
+    const std::int64_t ld_s = plan_.ld_s;
+    // K^T (Dk, ld_s): keys with contiguous elements transposed in registers; any
+    // other layout written a row at a time, each read along the keys' stride.
+    const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0, 0);
+    if (p_.k_stride.j == 1) {
+      fused_pack_transposed(k, p_.k_stride.i, cols, p_.key_dim, w_.kt, ld_s);
+    } else {
+      pack_transposed_strided(k, cols, ld_s);
+    }
+    fused_scores(w_.q, p_.key_dim, w_.kt, w_.s, rows_, p_.key_dim, ld_s);
+
+    const bool appended = j0 >= mask_.keys;  // tiles of appended keys are all allowed
+    const bool inside = appended || (!elementwise_ && inner_lo_ <= j0 && j0 + cols <= inner_hi_);
+    for (std::int64_t r = 0; r < rows_; ++r) {
+      float* s = w_.s + r * ld_s;
+      std::fill(s + cols, s + ld_s, kNegInf);
+      if (inside) continue;  // the fast path: no entry of the tile is masked
+      // The row's structural range [lo, hi) as columns [a, z) of the tile.
+      const std::int64_t a = std::clamp(w_.lo[r] - j0, std::int64_t{0}, cols);
+      const std::int64_t z = std::clamp(w_.hi[r] - j0, a, cols);
+      std::fill(s, s + a, kNegInf);
+      std::fill(s + z, s + cols, kNegInf);
+      if (!elementwise_) continue;
+      const std::int64_t i = i0_ + r;
+      for (std::int64_t c = a; c < z; ++c) {
+        const std::int64_t j = j0 + c;
+        bool allowed = true;
+        for (const MaskView::Dense& t : mask_.dense)
+          allowed = allowed && t.data[t.stride.at(b_, h_, i, j)] == t.keep;
+        s[c] = allowed ? s[c] + static_cast<float>(mask_.bias(b_, h_, i, j)) : kNegInf;
+      }
+    }
+  }
+
+  bool kept(std::int64_t r, std::int64_t j) const {
+    const auto index = static_cast<std::uint64_t>((row0_ + r) * p_.keys + j);
+    return dropout_keeps(p_.dropout.seed, index, p_.dropout.p);
+  }
+
+  void forward_tile(std::int64_t j0, std::int64_t cols) {
+    scores(j0, cols);
+    fused_softmax_step(w_.s, rows_, plan_.ld_s, w_.m, w_.l, w_.alpha);
+    // Dropout after the sum: the denominator is the undropped softmax's.
+    if (p_.dropout.p > 0.0)
+      for (std::int64_t r = 0; r < rows_; ++r)
+        for (std::int64_t c = 0; c < cols; ++c)
+          w_.s[r * plan_.ld_s + c] *= kept(r, j0 + c) ? plan_.keep_scale : 0.0f;
+    // V rows with contiguous elements and no padding are read where they are.
+    const float* v0 = p_.v + p_.v_stride.at(b_, kvh_, j0, 0);
+    if (p_.v_stride.j == 1 && p_.value_dim == plan_.ld_o) {
+      fused_pv(w_.s, plan_.ld_s, v0, p_.v_stride.i, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
+      return;
+    }
+    for (std::int64_t c = 0; c < cols; ++c) {
+      float* v = w_.v + c * plan_.ld_o;
+      const float* from = p_.v + p_.v_stride.at(b_, kvh_, j0 + c, 0);
+      if (p_.v_stride.j == 1) {
+        std::memcpy(v, from, static_cast<std::size_t>(p_.value_dim) * sizeof(float));
+      } else {
+        for (std::int64_t d = 0; d < p_.value_dim; ++d) v[d] = from[d * p_.v_stride.j];
+      }
+      std::fill(v + p_.value_dim, v + plan_.ld_o, 0.0f);
+    }
+    fused_pv(w_.s, plan_.ld_s, w_.v, plan_.ld_o, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
+  }
+
+  // out = O / l, lse = m + log l; a row with nothing allowed (l = 0) is zeros, -inf.
+  void finish() {
+    for (std::int64_t r = 0; r < rows_; ++r) {
+      const float l = w_.l[r];
+      const bool empty = l == 0.0f;
+      const float inv = empty ? 0.0f : 1.0f / l;
+      float* out = p_.out + p_.out_stride.at(b_, h_, i0_ + r, 0);
+      for (std::int64_t d = 0; d < p_.value_dim; ++d) out[d * p_.out_stride.j] = w_.o[r * plan_.ld_o + d] * inv;
+      p_.lse[row0_ + r] = empty ? kNegInf : w_.m[r] + std::log(l);
+    }
+  }
+
+  // The exact normalised weights exp(s - lse) of the block's rows, recomputed
+  // from the saved lse; zeros where masked.
+  void write_weights() {
+    const std::int64_t Lk = p_.keys;
+    for (std::int64_t r = 0; r < rows_; ++r) std::fill_n(p_.weights + (row0_ + r) * Lk, Lk, 0.0f);
+    for_each_tile([&](std::int64_t j0, std::int64_t cols) {
+      scores(j0, cols);
+      for (std::int64_t r = 0; r < rows_; ++r) {
+        const float lse = p_.lse[row0_ + r];
+        if (lse == kNegInf) continue;
+        float* out = p_.weights + (row0_ + r) * Lk + j0;
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const float softmax = std::exp(w_.s[r * plan_.ld_s + c] - lse);
+          const bool dropped = p_.dropout.p > 0.0 && !kept(r, j0 + c);
+          out[c] = p_.weights_before_dropout || p_.dropout.p == 0.0 ? softmax
+                   : dropped                                         ? 0.0f
+                                                                     : softmax * plan_.keep_scale;
+        }
+      }
+    });
+  }
+
+  const SdpaParams& p_;
+  const Plan& plan_;
+  Scratch& w_;
+  const MaskView& mask_;
+  std::int64_t b_ = 0, h_ = 0, kvh_ = 0, i0_ = 0, rows_ = 0, row0_ = 0;
+  std::int64_t first_ = 0, last_ = 0, inner_lo_ = 0, inner_hi_ = 0;
+  bool elementwise_ = false;
+};
+
+}  // namespace
+
+FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_t l1_bytes,
+                       std::int64_t l2_bytes) {
+  const auto f = static_cast<std::int64_t>(sizeof(float));
+  const std::int64_t dk = std::max<std::int64_t>(key_dim, 1), dv = std::max<std::int64_t>(value_dim, 1);
+  // Bc: the larger streamed tile, K^T (Dk, Bc) in the scores or V (Bc, Dv) in P V,
+  // fits in L1, so that the micro-kernels' vector loads hit L1 while the query
+  // rows stream past. Dk = Dv = 64 gives 128; 128 gives 64.
+  std::int64_t bc = l1_bytes / (f * std::max(dk, dv)) / kTileAlign * kTileAlign;
+  bc = std::clamp(bc, kTileAlign, kTileCap);
+  // Br: what a task keeps, Q (Br, Dk), O (Br, Dv), S (Br, Bc), with the K^T and V
+  // tiles, fits in half of L2. At most 64 rows: small enough that a causal mask's
+  // diagonal tiles (the masked ones) are few, and that L = 512 gives each head 8
+  // tasks to share among the threads. Measured on Zen 3 (B=1, H=8, L=2048, D=64
+  // and 128, 1 and 2 threads): Br = 128 was no faster than 64 (55-60 GFLOP/s per
+  // thread both), and the scores' micro-kernel runs at ~85% of FMA peak with
+  // K^T in L1.
+  const std::int64_t room = l2_bytes / 2 / f - bc * (dk + dv);
+  std::int64_t br = room > 0 ? room / (dk + dv + bc) / kRowAlign * kRowAlign : 0;
+  br = std::clamp(br, kRowAlign, kQueryRowCap);
+  return {br, bc};
+}
+
+std::string fused_describe(const SdpaParams& p) {
+  const FusedTiles t = fused_tiles(p.key_dim, p.value_dim);
+  return std::string(fused_target_name()) + " via Highway, Br=" + std::to_string(t.query_rows) +
+         ", Bc=" + std::to_string(t.key_cols);
+}
+
+void sdpa_fused(const SdpaParams& p) {
+  if (p.batch == 0 || p.q_heads == 0 || p.queries == 0) return;
+  const FusedTiles tiles = fused_tiles(p.key_dim, p.value_dim);
+  Plan plan;
+  plan.br = tiles.query_rows;
+  plan.bc = tiles.key_cols;
+  plan.lanes = fused_lanes();
+  plan.ld_s = round_up(plan.bc, plan.lanes);
+  plan.ld_o = round_up(std::max<std::int64_t>(p.value_dim, 1), plan.lanes);
+  plan.query_blocks = (p.queries + plan.br - 1) / plan.br;
+  plan.group = kv_group(p.q_heads, p.kv_heads);
+  plan.keep_scale = p.dropout.p < 1.0 ? static_cast<float>(1.0 / (1.0 - p.dropout.p)) : 0.0f;
+
+  const std::int64_t tasks = p.batch * p.q_heads * plan.query_blocks;
+  std::vector<Scratch> scratch;
+  const int workers = num_threads();
+  for (int w = 0; w < workers; ++w) scratch.push_back(make_scratch(p, plan));
+  parallel_for(tasks, [&](std::int64_t task, int worker) {
+    BlockTask(p, plan, scratch[static_cast<std::size_t>(worker)], task).run();
+  });
+}
+
+}  // namespace attn::detail

@@ -1,0 +1,35 @@
+// The fused CPU kernel of scaled dot-product attention (fp32 storage, fp32
+// accumulation): tiles of queries and keys, an online softmax, and scores that
+// never leave a per-worker tile. One task per (b, h, query block), run through
+// parallel_for; every output element is written by one task in a fixed order, so
+// results are bitwise the same for any thread count.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/params.hpp"
+
+namespace attn::detail {
+
+// The cache sizes the tiles are chosen for: AMD Zen 3's per-core L1d and L2,
+// and the L1d of most x86 cores since Haswell.
+inline constexpr std::int64_t kL1Bytes = 32 * 1024;
+inline constexpr std::int64_t kL2Bytes = 512 * 1024;
+
+struct FusedTiles {
+  std::int64_t query_rows = 0;  // Br: query rows per task
+  std::int64_t key_cols = 0;    // Bc: keys per tile
+};
+
+// Br and Bc for head dims Dk, Dv; pure, so that it can be tested.
+FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_t l1_bytes = kL1Bytes,
+                       std::int64_t l2_bytes = kL2Bytes);
+
+// "AVX2, Br=64, Bc=128": the Highway target that runs and the tiles for p.
+std::string fused_describe(const SdpaParams& p);
+
+// The same contract as sdpa_reference, MaskFill::neg_inf only.
+void sdpa_fused(const SdpaParams& p);
+
+}  // namespace attn::detail

@@ -1,0 +1,251 @@
+// The micro-kernels of the fused attention kernel, compiled once per Highway
+// target (foreach_target) and picked at run time (HWY_DYNAMIC_DISPATCH).
+//
+// Register blocking (AVX2: 16 vector registers of 8 floats):
+//  - scores: 4 query rows x 3 vectors of keys = 12 accumulators; per step of the
+//    depth loop 3 loads of K^T, 4 broadcasts of q and 12 independent FMAs. The FMA
+//    latency (4 cycles x 2 pipes) needs 8 in flight; 12 leave slack for the loads,
+//    and 12 + 3 + 1 registers do not spill (4 x 2 would have exactly 8, no slack).
+//  - P V: 4 rows x 3 vectors of Dv, the same shape with p broadcast and V loaded.
+// Column tails take 2 or 1 vectors.
+// The loops over column chunks are outside the loops over row groups, so that the
+// chunk of K^T (depth, 2 vectors) or of V (cols, 2 vectors) stays in L1 while the
+// query rows stream past it.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/attention_fused_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "kernels/cpu/attention_fused_simd.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::detail::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using Df = hn::ScalableTag<float>;
+using Vf = hn::Vec<Df>;
+
+constexpr int kRowBlock = 4;   // query rows per micro-kernel call
+constexpr int kVecBlock = 3;   // vectors of columns per micro-kernel call
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+std::int64_t LaneCount() { return static_cast<std::int64_t>(hn::Lanes(Df())); }
+
+const char* RunningTargetName() { return hwy::TargetName(HWY_TARGET); }
+
+// s[R rows, NV vectors] = q[R rows, depth] kt[depth, NV vectors].
+template <int R, int NV>
+HWY_INLINE void ScoresBlock(const float* HWY_RESTRICT q, std::int64_t ldq,
+                            const float* HWY_RESTRICT kt, float* HWY_RESTRICT s,
+                            std::int64_t depth, std::int64_t ld_s) {
+  const Df d;
+  const std::int64_t N = LaneCount();
+  Vf acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) acc[r][c] = hn::Zero(d);
+  for (std::int64_t k = 0; k < depth; ++k) {
+    Vf kv[NV];
+    for (int c = 0; c < NV; ++c) kv[c] = hn::LoadU(d, kt + k * ld_s + c * N);
+    for (int r = 0; r < R; ++r) {
+      const Vf qb = hn::Set(d, q[r * ldq + k]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(qb, kv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) hn::StoreU(acc[r][c], d, s + r * ld_s + c * N);
+}
+
+template <int R>
+HWY_INLINE void ScoresRows(const float* q, std::int64_t ldq, const float* kt, float* s,
+                           std::int64_t depth, std::int64_t ld_s) {
+  const std::int64_t N = LaneCount();
+  std::int64_t c = 0;
+  for (; c + kVecBlock * N <= ld_s; c += kVecBlock * N)
+    ScoresBlock<R, kVecBlock>(q, ldq, kt + c, s + c, depth, ld_s);
+  if (c + 2 * N <= ld_s) {
+    ScoresBlock<R, 2>(q, ldq, kt + c, s + c, depth, ld_s);
+    c += 2 * N;
+  }
+  if (c < ld_s) ScoresBlock<R, 1>(q, ldq, kt + c, s + c, depth, ld_s);
+}
+
+void Scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
+            std::int64_t depth, std::int64_t ld_s) {
+  std::int64_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock)
+    ScoresRows<kRowBlock>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
+  for (; r < rows; ++r) ScoresRows<1>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
+}
+
+// kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
+// stride along d; kt (depth, ld) with columns [cols, ld) zeroed. On AVX2 in 8 x 8
+// blocks transposed in registers (24 shuffles for 64 floats, where element by
+// element it is 64 loads and 64 stores).
+void PackTransposed(const float* HWY_RESTRICT k, std::int64_t row_stride, std::int64_t cols,
+                    std::int64_t depth, float* HWY_RESTRICT kt, std::int64_t ld) {
+  std::int64_t c0 = 0;
+#if HWY_TARGET == HWY_AVX2
+  const hn::Full256<float> d;
+  const hn::Repartition<double, decltype(d)> dd;
+  const auto lo64 = [&](Vf a, Vf b) {
+    return hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  const auto hi64 = [&](Vf a, Vf b) {
+    return hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  constexpr std::int64_t kBlock = 8;
+  for (; c0 + kBlock <= cols; c0 += kBlock) {
+    std::int64_t k0 = 0;
+    for (; k0 + kBlock <= depth; k0 += kBlock) {
+      Vf r[kBlock];
+      for (int i = 0; i < kBlock; ++i) r[i] = hn::LoadU(d, k + (c0 + i) * row_stride + k0);
+      // Pairs of rows interleaved, then pairs of pairs: u[j] holds column j of
+      // rows 0-3 in its lower half and column j + 4 in its upper half (u[4 + j]:
+      // rows 4-7).
+      Vf u[kBlock];
+      for (int half = 0; half < 2; ++half) {
+        const Vf* g = r + 4 * half;
+        const Vf t0 = hn::InterleaveLower(d, g[0], g[1]), t1 = hn::InterleaveUpper(d, g[0], g[1]);
+        const Vf t2 = hn::InterleaveLower(d, g[2], g[3]), t3 = hn::InterleaveUpper(d, g[2], g[3]);
+        Vf* out = u + 4 * half;
+        out[0] = lo64(t0, t2);
+        out[1] = hi64(t0, t2);
+        out[2] = lo64(t1, t3);
+        out[3] = hi64(t1, t3);
+      }
+      for (int j = 0; j < 4; ++j) {
+        hn::StoreU(hn::ConcatLowerLower(d, u[4 + j], u[j]), d, kt + (k0 + j) * ld + c0);
+        hn::StoreU(hn::ConcatUpperUpper(d, u[4 + j], u[j]), d, kt + (k0 + j + 4) * ld + c0);
+      }
+    }
+    for (; k0 < depth; ++k0)
+      for (std::int64_t i = 0; i < kBlock; ++i) kt[k0 * ld + c0 + i] = k[(c0 + i) * row_stride + k0];
+  }
+#endif
+  for (; c0 < cols; ++c0)
+    for (std::int64_t k0 = 0; k0 < depth; ++k0) kt[k0 * ld + c0] = k[c0 * row_stride + k0];
+  for (std::int64_t k0 = 0; k0 < depth; ++k0)
+    for (std::int64_t c = cols; c < ld; ++c) kt[k0 * ld + c] = 0.0f;
+}
+
+void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
+                 float* alpha) {
+  const Df d;
+  const std::int64_t N = LaneCount();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = s + r * ld_s;
+    Vf vmax = hn::Set(d, kNegInf);
+    for (std::int64_t c = 0; c < ld_s; c += N) vmax = hn::Max(vmax, hn::LoadU(d, row + c));
+    const float m_new = std::max(m[r], hn::GetLane(hn::MaxOfLanes(d, vmax)));
+    if (m_new == kNegInf || !(m_new < std::numeric_limits<float>::infinity())) {
+      // Nothing allowed yet: exp(-inf - -inf) would be NaN. A +inf or NaN max is
+      // NaN in the reference (inf - inf); l carries it to the output.
+      if (m_new != kNegInf) l[r] = std::numeric_limits<float>::quiet_NaN();
+      m[r] = m_new;
+      alpha[r] = 1.0f;
+      for (std::int64_t c = 0; c < ld_s; c += N) hn::StoreU(hn::Zero(d), d, row + c);
+      continue;
+    }
+    const Vf vm = hn::Set(d, m_new);
+    Vf vsum = hn::Zero(d);
+    for (std::int64_t c = 0; c < ld_s; c += N) {
+      const Vf e = hn::Exp(d, hn::Sub(hn::LoadU(d, row + c), vm));
+      hn::StoreU(e, d, row + c);
+      vsum = hn::Add(vsum, e);
+    }
+    alpha[r] = std::exp(m[r] - m_new);  // 0 when m[r] = -inf
+    l[r] = l[r] * alpha[r] + hn::GetLane(hn::SumOfLanes(d, vsum));
+    m[r] = m_new;
+  }
+}
+
+// o[R rows, NV vectors] = o alpha + p[R rows, cols] v[cols, NV vectors].
+template <int R, int NV>
+HWY_INLINE void PvBlock(const float* HWY_RESTRICT p, std::int64_t ld_p,
+                        const float* HWY_RESTRICT v, std::int64_t ld_v, float* HWY_RESTRICT o,
+                        const float* alpha, std::int64_t cols, std::int64_t ld_o) {
+  const Df d;
+  const std::int64_t N = LaneCount();
+  Vf acc[R][NV];
+  for (int r = 0; r < R; ++r) {
+    const Vf a = hn::Set(d, alpha[r]);
+    for (int c = 0; c < NV; ++c) acc[r][c] = hn::Mul(hn::LoadU(d, o + r * ld_o + c * N), a);
+  }
+  for (std::int64_t j = 0; j < cols; ++j) {
+    Vf vv[NV];
+    for (int c = 0; c < NV; ++c) vv[c] = hn::LoadU(d, v + j * ld_v + c * N);
+    for (int r = 0; r < R; ++r) {
+      const Vf pb = hn::Set(d, p[r * ld_p + j]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(pb, vv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) hn::StoreU(acc[r][c], d, o + r * ld_o + c * N);
+}
+
+template <int NV>
+HWY_INLINE void PvChunk(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,
+                        const float* alpha, std::int64_t rows, std::int64_t cols,
+                        std::int64_t ld_o) {
+  std::int64_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock)
+    PvBlock<kRowBlock, NV>(p + r * ld_p, ld_p, v, ld_v, o + r * ld_o, alpha + r, cols, ld_o);
+  for (; r < rows; ++r) PvBlock<1, NV>(p + r * ld_p, ld_p, v, ld_v, o + r * ld_o, alpha + r, cols, ld_o);
+}
+
+void Pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o, const float* alpha,
+        std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
+  const std::int64_t N = LaneCount();
+  std::int64_t c = 0;
+  for (; c + kVecBlock * N <= ld_o; c += kVecBlock * N)
+    PvChunk<kVecBlock>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
+  if (c + 2 * N <= ld_o) {
+    PvChunk<2>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
+    c += 2 * N;
+  }
+  if (c < ld_o) PvChunk<1>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
+}
+
+}  // namespace attn::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn::detail {
+
+HWY_EXPORT(LaneCount);
+HWY_EXPORT(RunningTargetName);
+HWY_EXPORT(Scores);
+HWY_EXPORT(PackTransposed);
+HWY_EXPORT(SoftmaxStep);
+HWY_EXPORT(Pv);
+
+std::int64_t fused_lanes() { return HWY_DYNAMIC_DISPATCH(LaneCount)(); }
+const char* fused_target_name() { return HWY_DYNAMIC_DISPATCH(RunningTargetName)(); }
+
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
+                  std::int64_t depth, std::int64_t ld_s) {
+  HWY_DYNAMIC_DISPATCH(Scores)(q, ldq, kt, s, rows, depth, ld_s);
+}
+
+void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,
+                           std::int64_t depth, float* kt, std::int64_t ld) {
+  HWY_DYNAMIC_DISPATCH(PackTransposed)(k, row_stride, cols, depth, kt, ld);
+}
+
+void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
+                        float* alpha) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxStep)(s, rows, ld_s, m, l, alpha);
+}
+
+void fused_pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,
+              const float* alpha, std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
+  HWY_DYNAMIC_DISPATCH(Pv)(p, ld_p, v, ld_v, o, alpha, rows, cols, ld_o);
+}
+
+}  // namespace attn::detail
+#endif  // HWY_ONCE

@@ -1,0 +1,41 @@
+// The lanes of the fused attention kernel: plain functions over packed, padded
+// tiles, each dispatched once per call to the best Highway target of the CPU.
+// No vector types here; attention_fused.cpp holds the math around them.
+//
+// Tiles are row-major and padded: a row of `cols` floats is stored in `ld`
+// floats, ld a multiple of fused_lanes(), the padding zero (or -inf in scores)
+// so that no loop has a tail.
+#pragma once
+
+#include <cstdint>
+
+namespace attn::detail {
+
+// Floats per vector of the target that runs (8 for AVX2); the padding unit.
+std::int64_t fused_lanes();
+// The name of the Highway target that runs, such as "AVX2".
+const char* fused_target_name();
+
+// s = q kt: q (rows, depth) with row stride ldq, kt (depth, ld_s), s (rows, ld_s).
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
+                  std::int64_t depth, std::int64_t ld_s);
+
+// kt (depth, ld) = the transpose of k (cols, depth), whose rows are row_stride apart
+// and whose elements are contiguous; columns [cols, ld) of kt are zeroed.
+void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,
+                           std::int64_t depth, float* kt, std::int64_t ld);
+
+// The online-softmax step of one tile for each row r: m_new = max(m[r], max_j s[r, j]);
+// s[r, :] = exp(s[r, :] - m_new); alpha[r] = exp(m[r] - m_new); l[r] = l[r] alpha[r] +
+// sum_j s[r, j]; m[r] = m_new. A row with nothing allowed so far (m_new = -inf)
+// keeps m, l and gets zeros and alpha = 1; a row whose max is +inf or NaN gets
+// l = NaN, as 0/0 gives in the reference. s (rows, ld_s).
+void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
+                        float* alpha);
+
+// o[r, :] = o[r, :] alpha[r] + p[r, :cols] v: p (rows, ld_p), v (cols, ld_o) with
+// rows ld_v apart (ld_o floats read from each), o (rows, ld_o).
+void fused_pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,
+              const float* alpha, std::int64_t rows, std::int64_t cols, std::int64_t ld_o);
+
+}  // namespace attn::detail

@@ -1,0 +1,465 @@
+// The conformance driver of scaled dot-product attention: every case, described
+// as data, runs on the fused kernel and on the reference (double accumulation,
+// the oracle), and the fused result must be within the fused kernel's budget of
+// the reference's, norm-wise, for the output, the log-sum-exp and the weights.
+// Also: bitwise determinism across thread counts, and the tile-size function.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <cstdio>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attn/mask.hpp"
+#include "attn/ops.hpp"
+#include "attn/rng.hpp"
+#include "attn/threads.hpp"
+#include "kernels/cpu/attention_fused.hpp"
+#include "kernels/cpu/attention_fused_simd.hpp"
+#include "test_util.hpp"
+#include "tolerance.hpp"
+
+namespace {
+
+using attn::Align;
+using attn::AttentionResult;
+using attn::Kernel;
+using attn::Mask;
+using attn::Rng;
+using attn::SdpaOptions;
+using attn::Tensor;
+using Index = std::int64_t;
+
+// How q, k, v and out are laid out in memory; the kernel sees (B, H, L, D) views.
+enum class Layout {
+  contiguous,  // (B, H, L, D)
+  blhd,        // a (B, L, H*D) projection read as heads: strides (L H D, D, H D, 1)
+  transposed,  // (B, H, D, L) memory: the head dim has stride L
+  misaligned,  // contiguous, starting one float past a cache line
+};
+
+const char* name(Layout l) {
+  switch (l) {
+    case Layout::contiguous: return "contiguous";
+    case Layout::blhd: return "blhd";
+    case Layout::transposed: return "transposed";
+    case Layout::misaligned: return "misaligned";
+  }
+  return "?";
+}
+
+enum class Lengths { none, per_batch, per_query };       // (B) or (B, Lq), with zeros
+enum class Dense { none, keep_lq_lk, block_padding };    // (Lq, Lk) keep; (B, 1, 1, Lk) block
+
+// The terms of a case's mask, over the first Lk - appended keys.
+struct MaskRecipe {
+  std::optional<Align> causal;
+  Lengths lengths = Lengths::none;
+  std::optional<attn::WindowTerm> window;
+  Dense dense = Dense::none;
+  bool bias = false;  // (1, H, Lq, Lk) normal entries, 10% -inf
+  Index appended = 0;
+};
+
+struct Case {
+  Index B, Hq, Hkv, Lq, Lk, Dk, Dv;
+  MaskRecipe mask{};
+  Layout layout = Layout::contiguous;
+  double dropout = 0;
+  bool need_weights = false, before_dropout = false;
+  int threads = 1;
+};
+
+std::string describe(const Case& c) {
+  std::string s = "B=" + std::to_string(c.B) + " Hq=" + std::to_string(c.Hq) + " Hkv=" +
+                  std::to_string(c.Hkv) + " Lq=" + std::to_string(c.Lq) + " Lk=" +
+                  std::to_string(c.Lk) + " Dk=" + std::to_string(c.Dk) + " Dv=" +
+                  std::to_string(c.Dv) + " " + name(c.layout) + " threads=" + std::to_string(c.threads);
+  const MaskRecipe& m = c.mask;
+  if (m.causal) s += m.causal == Align::top_left ? " causal_tl" : " causal_br";
+  if (m.lengths != Lengths::none) s += m.lengths == Lengths::per_batch ? " lengths_b" : " lengths_bq";
+  if (m.window) s += " window(" + std::to_string(m.window->left) + "," + std::to_string(m.window->right) + ")";
+  if (m.dense != Dense::none) s += m.dense == Dense::keep_lq_lk ? " keep" : " block";
+  if (m.bias) s += " bias";
+  if (m.appended) s += " appended=" + std::to_string(m.appended);
+  if (c.dropout > 0) s += " dropout=" + std::to_string(c.dropout);
+  if (c.need_weights) s += c.before_dropout ? " weights_before" : " weights";
+  return s;
+}
+
+// Memory for a (B, H, L, D) view in `layout`, kept alive beside the view.
+struct Laid {
+  Tensor storage;
+  Tensor view;  // (B, H, L, D)
+};
+
+Laid lay_out(const Tensor& x, Layout layout) {
+  const Index B = x.size(0), H = x.size(1), L = x.size(2), D = x.size(3);
+  switch (layout) {
+    case Layout::contiguous: return {x, x};
+    case Layout::blhd: {
+      const Tensor s = x.permute({0, 2, 1, 3}).clone();  // (B, L, H, D)
+      return {s, s.permute({0, 2, 1, 3})};
+    }
+    case Layout::transposed: {
+      const Tensor s = x.permute({0, 1, 3, 2}).clone();  // (B, H, D, L)
+      return {s, s.permute({0, 1, 3, 2})};
+    }
+    case Layout::misaligned: {
+      const Index n = B * H * L * D;
+      const Tensor s = Tensor::zeros({n + 1});
+      const Tensor view = s.slice(0, 1, n + 1).reshape({B, H, L, D});
+      const std::vector<float> values = x.to_vector();
+      std::copy(values.begin(), values.end(), view.data());
+      return {s, view};
+    }
+  }
+  return {x, x};
+}
+
+Mask make_mask(const Case& c, Rng& rng) {
+  const MaskRecipe& r = c.mask;
+  const Index keys = c.Lk - r.appended;  // the keys the terms describe
+  Mask m;
+  if (r.causal) m &= Mask::causal(*r.causal);
+  if (r.lengths != Lengths::none) {
+    const attn::Shape shape = r.lengths == Lengths::per_batch ? attn::Shape{c.B} : attn::Shape{c.B, c.Lq};
+    attn::IndexTensor lens = attn::IndexTensor::zeros(shape);
+    bool first = true;
+    lens.for_each([&](Index& x) {
+      // The first length 0: a batch (or query) with nothing allowed.
+      x = first ? 0 : static_cast<Index>(rng.uniform() * static_cast<double>(keys + 1));
+      x = std::min(x, keys);
+      first = false;
+    });
+    m &= Mask::lengths(lens);
+  }
+  if (r.window) m &= Mask::sliding_window(r.window->left, r.window->right, r.window->align);
+  if (r.dense == Dense::keep_lq_lk) m &= Mask::keep(attn::test::random_bools({c.Lq, keys}, 0.7, rng));
+  if (r.dense == Dense::block_padding)
+    m &= Mask::block(attn::test::random_bools({c.B, 1, 1, keys}, 0.3, rng));
+  if (r.bias) m &= Mask::bias(attn::test::random_bias({1, c.Hq, c.Lq, keys}, 0.1, rng));
+  if (r.appended) m = m.append_unmasked_keys(r.appended);
+  return m;
+}
+
+struct Run {
+  AttentionResult r;
+  Laid out;
+};
+
+Run run_kernel(const Case& c, const Laid& q, const Laid& k, const Laid& v, const SdpaOptions& base,
+               Kernel kernel) {
+  SdpaOptions o = base;
+  o.kernel = kernel;
+  Run run{{}, lay_out(Tensor::zeros({c.B, c.Hq, c.Lq, c.Dv}), c.layout)};
+  const int saved = attn::num_threads();
+  attn::set_num_threads(c.threads);
+  run.r = attn::scaled_dot_product_attention_into(q.view, k.view, v.view, run.out.view, o);
+  attn::set_num_threads(saved);
+  return run;
+}
+
+void check_case(const Case& c, std::uint64_t seed) {
+  SCOPED_TRACE(describe(c));
+  Rng rng(seed);
+  const Laid q = lay_out(Tensor::randn({c.B, c.Hq, c.Lq, c.Dk}, rng), c.layout);
+  const Laid k = lay_out(Tensor::randn({c.B, c.Hkv, c.Lk, c.Dk}, rng), c.layout);
+  const Laid v = lay_out(Tensor::randn({c.B, c.Hkv, c.Lk, c.Dv}, rng), c.layout);
+  SdpaOptions o;
+  o.mask = make_mask(c, rng);
+  o.dropout = {c.dropout, seed};
+  o.need_weights = c.need_weights;
+  o.weights_before_dropout = c.before_dropout;
+
+  const Run want = run_kernel(c, q, k, v, o, Kernel::reference);
+  const Run got = run_kernel(c, q, k, v, o, Kernel::fused);
+  ASSERT_EQ(got.r.kernel, Kernel::fused) << got.r.kernel_reason;
+  // The reference itself is within kReferenceBudget of the exact result.
+  const double budget = attn::test::fused_attention_budget(c.Dk, c.Lk) + attn::test::kReferenceBudget;
+
+  const std::vector<float> out = got.out.view.to_vector(), want_out = want.out.view.to_vector();
+  attn::test::expect_no_nan(out, "out");
+  EXPECT_LE(attn::test::relative_error(out, want_out), budget) << "out";
+
+  const std::vector<float> want_lse = want.r.lse.to_vector();
+  attn::test::expect_lse(got.r.lse, {want_lse.begin(), want_lse.end()}, budget, "fused");
+  attn::test::expect_no_nan(got.r.lse.to_vector(), "lse");
+  // Rows with nothing allowed: exactly zero output.
+  for (std::size_t row = 0; row < want_lse.size(); ++row) {
+    if (!std::isinf(want_lse[row])) continue;
+    for (Index d = 0; d < c.Dv; ++d)
+      ASSERT_EQ(out[row * static_cast<std::size_t>(c.Dv) + static_cast<std::size_t>(d)], 0.0f)
+          << "empty row " << row;
+  }
+  if (c.need_weights) {
+    const std::vector<float> w = got.r.weights.to_vector();
+    attn::test::expect_no_nan(w, "weights");
+    EXPECT_LE(attn::test::relative_error(w, want.r.weights.to_vector()), budget) << "weights";
+  }
+}
+
+// The hand-picked cases: one axis at a time, then combinations.
+std::vector<Case> listed_cases() {
+  std::vector<Case> cases;
+  const Index odd[] = {1, 7, 63, 65, 127, 129, 257};
+  for (Index L : odd) cases.push_back({1, 2, 2, L, L, 16, 16});
+  cases.push_back({2, 2, 1, 65, 129, 64, 64});    // Lq < Lk
+  cases.push_back({2, 2, 1, 129, 65, 64, 64});    // Lq > Lk
+  cases.push_back({1, 1, 1, 1, 257, 128, 128});   // one query
+  cases.push_back({1, 1, 1, 257, 1, 128, 128});   // one key
+  cases.push_back({1, 2, 2, 70, 90, 24, 40});     // Dk < Dv
+  cases.push_back({1, 2, 2, 70, 90, 40, 7});      // Dk > Dv, Dv below a vector
+  cases.push_back({1, 1, 1, 33, 33, 1, 1});       // D = 1
+  cases.push_back({1, 2, 2, 5, 0, 8, 8});         // no keys: every row empty
+  cases.push_back({1, 2, 2, 5, 6, 0, 8});         // Dk = 0: every score 0
+  cases.push_back({1, 2, 2, 5, 6, 8, 0});         // Dv = 0: only lse
+  cases.push_back({2, 2, 2, 0, 6, 8, 8});         // no queries
+  for (Index ratio : {1, 2, 4, 8}) cases.push_back({2, 8, 8 / ratio, 37, 41, 32, 32});
+  for (Layout l : {Layout::blhd, Layout::transposed, Layout::misaligned})
+    cases.push_back({2, 4, 2, 67, 131, 24, 20, {}, l});
+
+  MaskRecipe all[] = {
+      {Align::top_left, Lengths::none, std::nullopt},
+      {Align::bottom_right, Lengths::none, std::nullopt},
+      {std::nullopt, Lengths::per_batch, std::nullopt},
+      {std::nullopt, Lengths::per_query, std::nullopt},
+      {std::nullopt, Lengths::none, attn::WindowTerm{5, 2, Align::top_left}},
+      {std::nullopt, Lengths::none, attn::WindowTerm{40, 0, Align::bottom_right}},
+      {std::nullopt, Lengths::none, attn::WindowTerm{INT64_MAX, INT64_MAX, Align::top_left}},
+      {std::nullopt, Lengths::none, std::nullopt, Dense::keep_lq_lk},
+      {std::nullopt, Lengths::none, std::nullopt, Dense::block_padding},
+      {std::nullopt, Lengths::none, std::nullopt, Dense::none, true},
+      {std::nullopt, Lengths::none, std::nullopt, Dense::none, false, 3},
+      {Align::top_left, Lengths::per_query, std::nullopt, Dense::none, false, 2},
+      {Align::bottom_right, Lengths::per_batch, attn::WindowTerm{17, 3, Align::bottom_right},
+       Dense::block_padding, true, 1},
+      {Align::top_left, Lengths::none, std::nullopt, Dense::keep_lq_lk, true},
+  };
+  for (const MaskRecipe& m : all) {
+    for (auto [Lq, Lk] : {std::pair<Index, Index>{200, 200}, {65, 300}, {300, 65}, {1, 129}}) {
+      Case c{2, 4, 2, Lq, Lk + m.appended, 32, 24, m};
+      cases.push_back(c);
+    }
+  }
+  // Dropout and weights.
+  for (double p : {0.0, 0.3, 1.0})
+    for (bool before : {false, true}) {
+      Case c{2, 2, 1, 70, 150, 16, 16, {Align::top_left, Lengths::none, std::nullopt}, Layout::contiguous, p, true, before};
+      cases.push_back(c);
+    }
+  Case dropped{1, 2, 2, 129, 129, 32, 32, {}, Layout::contiguous, 0.2};
+  cases.push_back(dropped);
+  // Threads, with everything at once.
+  for (int threads : {1, 2}) {
+    Case c{2, 4, 2, 150, 170, 40, 24,
+           {Align::bottom_right, Lengths::per_query, std::nullopt, Dense::keep_lq_lk, true, 2},
+           Layout::blhd, 0.1, true, false, threads};
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+TEST(AttentionConformance, ListedCases) {
+  std::uint64_t seed = 9000;
+  for (const Case& c : listed_cases()) check_case(c, seed++);
+}
+
+// Random shapes, masks, layouts and thread counts.
+TEST(AttentionConformance, RandomCases) {
+  Rng rng(4242);
+  const auto pick = [&rng](Index n) { return static_cast<Index>(rng.uniform() * static_cast<double>(n)); };
+  const Index lengths[] = {1, 2, 7, 8, 9, 63, 64, 65, 127, 129, 200};
+  const Index dims[] = {1, 3, 8, 16, 17, 32, 64, 80, 128};
+  const Index ratios[] = {1, 2, 4, 8};
+  const Layout layouts[] = {Layout::contiguous, Layout::blhd, Layout::transposed, Layout::misaligned};
+  for (int n = 0; n < 60; ++n) {
+    Case c{};
+    c.B = 1 + pick(2);
+    c.Hkv = 1 + pick(2);
+    c.Hq = c.Hkv * ratios[pick(4)];
+    c.Lq = lengths[pick(11)];
+    c.Lk = lengths[pick(11)];
+    c.Dk = dims[pick(9)];
+    c.Dv = dims[pick(9)];
+    c.layout = layouts[pick(4)];
+    c.threads = 1 + static_cast<int>(pick(2));
+    MaskRecipe& m = c.mask;
+    if (pick(3) == 0) m.causal = pick(2) ? Align::top_left : Align::bottom_right;
+    if (pick(4) == 0) m.lengths = pick(2) ? Lengths::per_batch : Lengths::per_query;
+    if (pick(5) == 0) m.window = attn::WindowTerm{pick(40), pick(10), pick(2) ? Align::top_left : Align::bottom_right};
+    if (pick(5) == 0) m.dense = pick(2) ? Dense::keep_lq_lk : Dense::block_padding;
+    m.bias = pick(5) == 0;
+    if (pick(6) == 0) m.appended = 1 + pick(std::min<Index>(c.Lk, 3)) ;
+    m.appended = std::min(m.appended, c.Lk);
+    if (pick(4) == 0) c.dropout = 0.25;
+    c.need_weights = pick(3) == 0;
+    c.before_dropout = pick(2) == 0;
+    check_case(c, 7000 + static_cast<std::uint64_t>(n));
+  }
+}
+
+// A +inf bias is NaN in the reference (inf - inf), and so in the fused kernel.
+TEST(AttentionConformance, PlusInfBiasIsNaNAsInTheReference) {
+  Rng rng(77);
+  const Tensor x = Tensor::randn({1, 1, 5, 8}, rng);
+  Tensor bias = Tensor::zeros({5, 5});
+  bias.data()[2 * 5 + 1] = attn::test::kInf;
+  SdpaOptions o;
+  o.mask = Mask::bias(bias);
+  for (Kernel kernel : {Kernel::reference, Kernel::fused}) {
+    o.kernel = kernel;
+    const AttentionResult r = attn::scaled_dot_product_attention(x, x, x, o);
+    const std::vector<float> out = r.out.to_vector(), lse = r.lse.to_vector();
+    for (Index i = 0; i < 5; ++i) {
+      EXPECT_EQ(std::isnan(out[static_cast<std::size_t>(i * 8)]), i == 2) << attn::to_string(kernel) << " row " << i;
+      EXPECT_EQ(std::isnan(lse[static_cast<std::size_t>(i)]), i == 2) << attn::to_string(kernel) << " row " << i;
+    }
+  }
+}
+
+// ---- determinism --------------------------------------------------------------------------
+
+std::vector<float> flat_result(const AttentionResult& r) {
+  std::vector<float> all = r.out.to_vector();
+  for (const Tensor* t : {&r.lse, &r.weights}) {
+    const std::vector<float> v = t->to_vector();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+TEST(AttentionDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
+  Rng rng(31);
+  // 9 query blocks of 64 per head, 2 heads sharing a key/value head.
+  const Tensor q = Tensor::randn({1, 4, 560, 64}, rng), k = Tensor::randn({1, 2, 600, 64}, rng),
+               v = Tensor::randn({1, 2, 600, 64}, rng);
+  SdpaOptions o;
+  o.kernel = Kernel::fused;
+  o.mask = Mask::causal(Align::bottom_right) & Mask::bias(attn::test::random_bias({560, 600}, 0.05, rng));
+  o.dropout = {0.1, 5};
+  o.need_weights = true;
+  const int saved = attn::num_threads();
+  std::vector<std::vector<float>> runs;
+  for (int threads : {1, 2, 2, 1}) {
+    attn::set_num_threads(threads);
+    runs.push_back(flat_result(attn::scaled_dot_product_attention(q, k, v, o)));
+  }
+  attn::set_num_threads(saved);
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    ASSERT_EQ(runs[i].size(), runs[0].size());
+    EXPECT_EQ(std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float)), 0)
+        << "run " << i << " differs from run 0";
+  }
+}
+
+// ---- tiles and dispatch -------------------------------------------------------------------
+
+TEST(FusedTiles, FromHeadDimsAndCaches) {
+  using attn::detail::fused_tiles;
+  // The measured shapes: Zen 3's 32 KiB L1d and 512 KiB L2.
+  EXPECT_EQ(fused_tiles(64, 64).query_rows, 64);
+  EXPECT_EQ(fused_tiles(64, 64).key_cols, 128);
+  EXPECT_EQ(fused_tiles(128, 128).key_cols, 64);
+  EXPECT_EQ(fused_tiles(128, 64).key_cols, 64) << "the wider of Dk and Dv decides";
+  EXPECT_EQ(fused_tiles(1, 1).key_cols, 256) << "capped";
+  EXPECT_EQ(fused_tiles(4096, 4096).key_cols, 16) << "at least 16";
+  EXPECT_EQ(fused_tiles(4096, 4096).query_rows, 4) << "at least one micro-kernel's rows";
+  EXPECT_EQ(fused_tiles(0, 0).key_cols, 256) << "empty head dims";
+  for (Index d : {1, 7, 16, 64, 65, 100, 128, 256, 512}) {
+    for (Index l1 : {16 * 1024, 32 * 1024, 48 * 1024}) {
+      const attn::detail::FusedTiles t = fused_tiles(d, d, l1, 512 * 1024);
+      EXPECT_EQ(t.key_cols % 16, 0) << d;
+      EXPECT_EQ(t.query_rows % 4, 0) << d;
+      EXPECT_GE(t.query_rows, 4);
+      EXPECT_LE(t.query_rows, 64);
+      if (t.key_cols > 16) {
+        EXPECT_LE(t.key_cols * d * 4, l1) << "the K^T tile fits in L1, d=" << d;
+      }
+      EXPECT_LE(fused_tiles(d + 64, d + 64, l1, 512 * 1024).key_cols, t.key_cols) << "monotone in d";
+    }
+  }
+}
+
+TEST(FusedDispatch, ReasonsNameTheKernelTargetAndTiles) {
+  const Tensor x = attn::test::randn({1, 2, 9, 64}, 5);
+  const AttentionResult r = attn::scaled_dot_product_attention(x, x, x);
+  EXPECT_EQ(r.kernel, Kernel::fused);
+  EXPECT_THAT(r.kernel_reason, attn::test::HasSubstrs({"automatic", "fused", attn::detail::fused_target_name(),
+                                                       "Highway", "Br=64", "Bc=128"}));
+  SdpaOptions o;
+  o.kernel = Kernel::fused;
+  EXPECT_THAT(attn::scaled_dot_product_attention(x, x, x, o).kernel_reason, ::testing::HasSubstr("requested"));
+  o.kernel = Kernel::reference;
+  EXPECT_EQ(attn::scaled_dot_product_attention(x, x, x, o).kernel, Kernel::reference);
+  // d2l's fill stays on the reference under automatic, and fused refuses it.
+  o.kernel = Kernel::automatic;
+  o.fill = attn::MaskFill::d2l;
+  const AttentionResult d2l = attn::scaled_dot_product_attention(x, x, x, o);
+  EXPECT_EQ(d2l.kernel, Kernel::reference);
+  EXPECT_THAT(d2l.kernel_reason, ::testing::HasSubstr("MaskFill::d2l runs on the reference kernel"));
+  o.kernel = Kernel::fused;
+  EXPECT_THAT(attn::test::error_of([&] { attn::scaled_dot_product_attention(x, x, x, o); }),
+              attn::test::HasSubstrs({"[scaled_dot_product_attention]", "Kernel::fused", "MaskFill::d2l"}));
+}
+
+TEST(FusedDispatch, OpsWithoutAFusedKernelRefuseIt) {
+  const Tensor q = attn::test::randn({1, 3, 4}, 1), kv = attn::test::randn({1, 5, 4}, 2);
+  const Tensor wq = attn::test::randn({6, 4}, 3), wk = attn::test::randn({6, 4}, 4),
+               wv = attn::test::randn({1, 6}, 5);
+  attn::AdditiveOptions o;
+  o.kernel = Kernel::fused;
+  EXPECT_THAT(attn::test::error_of([&] { attn::additive_attention(q, kv, kv, wq, wk, wv, o); }),
+              attn::test::HasSubstrs({"[additive_attention]", "Kernel::fused"}));
+  o.kernel = Kernel::automatic;
+  const AttentionResult r = attn::additive_attention(q, kv, kv, wq, wk, wv, o);
+  EXPECT_EQ(r.kernel, Kernel::reference);
+  EXPECT_FALSE(r.kernel_reason.empty());
+}
+
+// A speed check, not a benchmark (bench/ has those): GFLOP/s of the fused kernel at
+// B=1, H=8, L=2048, with FLOPs = 4 B H Lq Lk D (causal: the unmasked part only).
+// Prints; checks nothing. Run with --gtest_also_run_disabled_tests.
+TEST(AttentionSpeed, DISABLED_PrintsGflops) {
+  const Index B = 1, H = 8, L = 2048;
+  const int saved = attn::num_threads();
+  for (Index D : {64, 128}) {
+    Rng rng(1);
+    const Tensor q = Tensor::randn({B, H, L, D}, rng), k = Tensor::randn({B, H, L, D}, rng),
+                 v = Tensor::randn({B, H, L, D}, rng);
+    for (bool causal : {false, true}) {
+      for (int threads : {1, 2}) {
+        attn::set_num_threads(threads);
+        SdpaOptions o;
+        o.kernel = Kernel::fused;
+        if (causal) o.mask = Mask::causal();
+        const double pairs = causal ? static_cast<double>(L) * static_cast<double>(L + 1) / 2
+                                    : static_cast<double>(L) * static_cast<double>(L);
+        const double flops = 4.0 * static_cast<double>(B * H * D) * pairs;
+        // Wall time, and the rate from CPU time over threads: on a shared machine the latter
+        // is what compares two builds.
+        std::vector<double> seconds, cpu;
+        for (int rep = 0; rep < 4; ++rep) {
+          const auto t0 = std::chrono::steady_clock::now();
+          const std::clock_t c0 = std::clock();
+          attn::scaled_dot_product_attention(q, k, v, o);
+          cpu.push_back(static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / threads);
+          seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(seconds.begin(), seconds.end());
+        std::sort(cpu.begin(), cpu.end());
+        std::printf("D=%ld %-10s threads=%d  %.3f s  %.1f GFLOP/s  (from CPU time: %.1f GFLOP/s)\n",
+                    static_cast<long>(D), causal ? "causal" : "non-causal", threads, seconds[0],
+                    flops / seconds[0] / 1e9, flops / cpu[0] / 1e9);
+      }
+    }
+  }
+  attn::set_num_threads(saved);
+}
+
+}  // namespace
