@@ -2,10 +2,11 @@
 // cores sustain, the denominator of every "fraction of peak" in bench/ and
 // `attn bench`.
 //
-// Each thread runs kChains independent FMA chains on the widest vectors Highway
-// dispatches to at run time (no -m flags), enough chains to cover the FMA latency
-// times the FMA pipes (4 cycles x 2 pipes on Zen 3 and Skylake: 8; 16 leaves room).
-// A run lasts `seconds`; the peak is the best of `runs` runs.
+// Each thread runs 12 independent FMA chains on the widest vectors Highway
+// dispatches to at run time (no -m flags): enough to cover the FMA latency times the
+// FMA pipes (4 cycles x 2 pipes on Zen 3 and Skylake: 8), few enough to stay in
+// AVX2's 16 registers with the two constants (16 chains spilled: 57 GFLOP/s instead
+// of 97 on one Zen 3 core). A run lasts `seconds`; the peak is the best of `runs`.
 #pragma once
 
 #include <string>

@@ -22,9 +22,9 @@
 namespace attn::plot {
 
 struct ChartSeries {
-  std::string label;          // in the legend; series of one label share its entry
-  std::vector<double> x, y;   // one point per pair: finite; x > 0 on a log2 axis
-  std::optional<Rgb> color{};  // default: the palette, by the label's first appearance
+  std::string label;             // in the legend; series of one label share its entry
+  std::vector<double> x{}, y{};  // one point per pair: finite; x > 0 on a log2 axis
+  std::optional<Rgb> color{};    // default: the palette, by the label's first appearance
   bool dashed = false;
 };
 
