@@ -1,5 +1,5 @@
 // attn::plot::line_chart: y against x as lines with a marker at each point, in one or
-// more panels side by side that share the y axis, each panel with an optional
+// more panels (in a grid of `columns`) that share both axes, each panel with an optional
 // horizontal dashed reference line (e.g. the measured peak), and one legend under
 // the panels. The x axis is log2 (ticks at powers of two) or linear.
 //
@@ -39,6 +39,7 @@ struct ChartOptions {
   std::string title, xlabel, ylabel;
   bool log2_x = true;
   int panel_width = 420, panel_height = 320;  // the plotting area of each panel, pixels
+  int columns = 0;  // panels per row, filled row by row; 0: all in one row
 };
 
 // A point of the picture, in pixels from the top left (points for SVG and PDF).

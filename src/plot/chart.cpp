@@ -115,19 +115,28 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
   for (const double v : y_values) tick_width = std::max(tick_width, measure.width(tick_label(v), kTickSize));
   const double block = kLabelSize + kGap + tick_width + kTickLength + kGap;  // left of each panel
   const double pw = options.panel_width, ph = options.panel_height;
-  const double top = kMargin + (options.title.empty() ? 0 : kTitleSize + kGap) + kLabelSize + kGap;
-  const double bottom = top + ph;
+  const int columns = options.columns > 0 ? std::min<int>(options.columns, static_cast<int>(panels.size()))
+                                          : static_cast<int>(panels.size());
+  const double first_top =
+      kMargin + (options.title.empty() ? 0 : kTitleSize + kGap) + kLabelSize + kGap;
+  // From the top of one grid row's plotting areas to the next: the x tick labels, the
+  // x label and the next row's panel titles.
+  const double row_step = ph + kTickLength + 2 + kTickSize + kGap + kLabelSize + kGap + kLabelSize + kGap;
 
   const auto column = [&](double x, const LineChart::Area& a) {
     return a.left + (fx(x) - x_min) / (x_max - x_min) * (a.right - a.left);
   };
-  const auto row = [&](double y) { return bottom - (y - y_min) / (d.y_max - y_min) * ph; };
+  const auto row = [&](double y, const LineChart::Area& a) {
+    return a.bottom - (y - y_min) / (d.y_max - y_min) * ph;
+  };
 
   // Colours: by each label's first appearance, unless the series names one.
   std::map<std::string, Rgb> label_color;
   std::size_t next_color = 0;
   for (std::size_t p = 0; p < panels.size(); ++p) {
-    const double left = kMargin + block + static_cast<double>(p) * (pw + block);
+    const double left = kMargin + block + static_cast<double>(p % columns) * (pw + block);
+    const double top = first_top + static_cast<double>(p / columns) * row_step;
+    const double bottom = top + ph;
     const LineChart::Area a{left, top, left + pw, bottom};
     d.areas.push_back(a);
     d.colors.emplace_back();
@@ -144,7 +153,7 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
       label_color.emplace(s.label, color);
       d.colors.back().push_back(color);
       std::vector<ChartPoint> pts;
-      for (std::size_t i = 0; i < s.x.size(); ++i) pts.push_back({column(s.x[i], a), row(s.y[i])});
+      for (std::size_t i = 0; i < s.x.size(); ++i) pts.push_back({column(s.x[i], a), row(s.y[i], a)});
       d.points.back().push_back(std::move(pts));
       const bool known = std::any_of(d.legend.begin(), d.legend.end(),
                                      [&](const ChartLegendEntry& e) { return e.label == s.label; });
@@ -157,29 +166,32 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
     for (const double v : y_values) {
       const std::string t = tick_label(v);
       d.texts.push_back({t, left - kTickLength - 2 - measure.width(t, kTickSize),
-                         row(v) + kTickSize * 0.35, kTickSize});
+                         row(v, a) + kTickSize * 0.35, kTickSize});
     }
     for (const double v : x_values) {
       const std::string t = tick_label(v);
       d.texts.push_back({t, column(v, a) - measure.width(t, kTickSize) / 2,
                          bottom + kTickLength + 2 + kTickSize, kTickSize});
     }
-    d.reference_rows.push_back(panel.reference_y ? row(*panel.reference_y) : 0.0);
+    d.reference_rows.push_back(panel.reference_y ? row(*panel.reference_y, a) : 0.0);
     if (panel.reference_y && !panel.reference_label.empty())
       d.texts.push_back({panel.reference_label,
                          a.right - 4 - measure.width(panel.reference_label, kTickSize),
-                         row(*panel.reference_y) - 4, kTickSize});
+                         row(*panel.reference_y, a) - 4, kTickSize});
     if (!options.xlabel.empty())
       d.texts.push_back({options.xlabel, left + (pw - measure.width(options.xlabel, kLabelSize)) / 2,
                          bottom + kTickLength + 2 + kTickSize + kGap + kLabelSize, kLabelSize});
   }
-  for (const double v : y_values) d.y_ticks.push_back(row(v));
+  for (const double v : y_values) d.y_ticks.push_back(row(v, d.areas[0]) - d.areas[0].top);
   for (const double v : x_values) d.x_ticks.push_back(column(v, d.areas[0]) - d.areas[0].left);
 
-  double width = d.areas.back().right + kMargin;
+  double width = d.areas[static_cast<std::size_t>(columns - 1)].right + kMargin;
   if (!options.ylabel.empty())
-    d.texts.push_back({options.ylabel, kMargin + kLabelSize,
-                       top + (ph + measure.width(options.ylabel, kLabelSize)) / 2, kLabelSize, true});
+    for (std::size_t p = 0; p < panels.size(); p += static_cast<std::size_t>(columns))
+      d.texts.push_back({options.ylabel, kMargin + kLabelSize,
+                         d.areas[p].top + (ph + measure.width(options.ylabel, kLabelSize)) / 2,
+                         kLabelSize, true});
+  const double bottom = d.areas.back().bottom;
 
   // The legend flows in rows under the x labels.
   double lx = kMargin + block;

@@ -35,12 +35,13 @@ void draw_chart(cairo_t* cr, const LineChart::Data& d) {
     const LineChart::Area& a = d.areas[p];
     cairo_set_line_width(cr, kAxisWidth);
     set_rgb(cr, kGrid);
-    for (const double y : d.y_ticks) line(cr, a.left, half(y), a.right, half(y));
+    for (const double y : d.y_ticks) line(cr, a.left, half(a.top + y), a.right, half(a.top + y));
     set_rgb(cr, kAxis);
     cairo_rectangle(cr, half(a.left), half(a.top), std::round(a.right - a.left),
                     std::round(a.bottom - a.top));
     cairo_stroke(cr);
-    for (const double y : d.y_ticks) line(cr, a.left - kTickLength, half(y), a.left, half(y));
+    for (const double y : d.y_ticks)
+      line(cr, a.left - kTickLength, half(a.top + y), a.left, half(a.top + y));
     for (const double x : d.x_ticks)
       line(cr, half(a.left + x), a.bottom, half(a.left + x), a.bottom + kTickLength);
 

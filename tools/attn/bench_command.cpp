@@ -110,7 +110,9 @@ std::string fmt_fixed(double v, int digits) { return fmt::format("{:.{}f}", v, d
 
 void draw_chart(const std::vector<Row>& rows, const std::map<int, bench::PeakFma>& peaks,
                 const std::string& path) {
-  // One panel per (D, threads), one series per (kernel, causal): causal dashed.
+  // One panel per (D, threads), a row of panels per D; one series per (kernel that
+  // ran, causal): causal dashed.
+  const std::size_t threads = peaks.size();
   std::map<std::pair<std::int64_t, int>, plot::ChartPanel> panels;
   std::map<std::string, plot::Rgb> colors;
   constexpr plot::Rgb kColors[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
@@ -141,7 +143,8 @@ void draw_chart(const std::vector<Row>& rows, const std::map<int, bench::PeakFma
       list, {.title = fmt::format("Attention forward, B = {}, H = {}", rows[0].c.batch,
                                   rows[0].c.heads),
              .xlabel = "sequence length L",
-             .ylabel = "GFLOP/s"});
+             .ylabel = "GFLOP/s",
+             .columns = static_cast<int>(threads)});
   chart.save(path);
   fmt::print("wrote {}\n{}\n", path, chart.description());
 }
