@@ -22,21 +22,21 @@
 namespace attn::plot {
 
 struct ChartSeries {
-  std::string label;             // in the legend; series of one label share its entry
+  std::string label{};           // in the legend; series of one label share its entry
   std::vector<double> x{}, y{};  // one point per pair: finite; x > 0 on a log2 axis
   std::optional<Rgb> color{};    // default: the palette, by the label's first appearance
   bool dashed = false;
 };
 
 struct ChartPanel {
-  std::string title;
-  std::vector<ChartSeries> series;  // at least one, each with at least one point
+  std::string title{};
+  std::vector<ChartSeries> series{};  // at least one, each with at least one point
   std::optional<double> reference_y{};  // a horizontal dashed line across the panel
-  std::string reference_label;          // written above that line
+  std::string reference_label{};        // written above that line
 };
 
 struct ChartOptions {
-  std::string title, xlabel, ylabel;
+  std::string title{}, xlabel{}, ylabel{};
   bool log2_x = true;
   int panel_width = 420, panel_height = 320;  // the plotting area of each panel, pixels
   int columns = 0;  // panels per row, filled row by row; 0: all in one row
