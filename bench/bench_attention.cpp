@@ -6,8 +6,8 @@
 // peak measured at startup for that thread count. Each iteration is timed alone
 // (manual time) after a cache flush; the first run, outside the timing, is the warm-up.
 //
-//   build/release/bench/bench_attention --benchmark_filter='Fused/4096/128/1/2' \
-//       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/release/bench/bench_attention --benchmark_filter='Fused/L:4096/D:128/causal:1/threads:2'
+//   (add --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians)
 //
 // This binary does not check results: `attn bench` checks every kernel against the
 // reference, and tests/test_bench_support.cpp checks the baseline.

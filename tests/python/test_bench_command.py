@@ -2,6 +2,7 @@
 one row per case, and draws the chart; bad options fail with exit status != 0 and a
 message. The timings themselves are not checked: they depend on the machine."""
 
+import os
 import subprocess
 
 from png_reader import read_png
@@ -57,7 +58,6 @@ def test_small_run_prints_the_table_and_draws_the_chart(tmp_path):
 
 
 def test_openblas_coretype_is_dropped_by_a_restart(tmp_path):
-    import os
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
     run = attn_bench("--lengths", "32", "--dims", "8", "--threads", "1", "--repeats", 1,
                      "--kernels", "baseline_full", "--causal", "no", env=env)
@@ -66,6 +66,15 @@ def test_openblas_coretype_is_dropped_by_a_restart(tmp_path):
     assert run.stdout.count("date: ") == 1
     _, rows = table(run.stdout)
     assert len(rows) == 1
+
+
+def test_memory_of_one_forward():
+    run = attn_bench("--lengths", "32", "--dims", "8", "--threads", "1", "--repeats", 1,
+                     "--kernels", "baseline_blocked", "--causal", "no", "--memory",
+                     "--memory-length", 256, "--memory-dim", 16)
+    assert run.returncode == 0, run.stderr
+    assert "kernel at B = 1, H = 8, L = 256, D = 16 adds " in run.stdout, run.stdout
+    assert "memory: the baselines' scores at that size, per thread: full 0 MiB" in run.stdout
 
 
 def test_bad_options_fail():

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -142,7 +143,13 @@ double relative_error_vs_reference(const BenchCase& c, std::int64_t length) {
   return norm == 0 ? (diff == 0 ? 0.0 : INFINITY) : static_cast<double>(std::sqrt(diff / norm));
 }
 
-std::int64_t forward_extra_memory(const BenchCase& c) {
+MemoryResult forward_extra_memory(const BenchCase& c, std::int64_t max_reference_length) {
+  // What the child sends back through the pipe.
+  struct Report {
+    std::int64_t bytes = -1;  // -1: the child failed
+    bool skipped = false;
+    char ran[32] = {};
+  };
   int fds[2];
   if (pipe(fds) != 0) throw Error("[attn bench] --memory: pipe failed");
   std::fflush(stdout);
@@ -150,29 +157,35 @@ std::int64_t forward_extra_memory(const BenchCase& c) {
   if (pid < 0) throw Error("[attn bench] --memory: fork failed");
   if (pid == 0) {
     close(fds[0]);
-    std::int64_t grown = -1;
+    Report report;
     try {
-      const Inputs in = make_inputs(c);
-      Runner runner(c);
-      const std::int64_t before = bench::peak_rss_bytes();
-      runner.run(in);
-      grown = bench::peak_rss_bytes() - before;
+      const std::string ran = kernel_that_runs(c);
+      std::snprintf(report.ran, sizeof report.ran, "%s", ran.c_str());
+      report.skipped = ran == "reference" && c.length > max_reference_length;
+      report.bytes = 0;
+      if (!report.skipped) {
+        const Inputs in = make_inputs(c);
+        Runner runner(c);
+        const std::int64_t before = bench::peak_rss_bytes();
+        runner.run(in);
+        report.bytes = bench::peak_rss_bytes() - before;
+      }
     } catch (...) {
-      grown = -1;
+      report.bytes = -1;
     }
-    const ssize_t written = write(fds[1], &grown, sizeof grown);
-    _exit(written == static_cast<ssize_t>(sizeof grown) ? 0 : 1);
+    const ssize_t written = write(fds[1], &report, sizeof report);
+    _exit(written == static_cast<ssize_t>(sizeof report) ? 0 : 1);
   }
   close(fds[1]);
-  std::int64_t grown = -1;
-  const ssize_t got = read(fds[0], &grown, sizeof grown);
+  Report report;
+  const ssize_t got = read(fds[0], &report, sizeof report);
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (got != static_cast<ssize_t>(sizeof grown) || grown < 0 || !WIFEXITED(status) ||
+  if (got != static_cast<ssize_t>(sizeof report) || report.bytes < 0 || !WIFEXITED(status) ||
       WEXITSTATUS(status) != 0)
     throw Error("[attn bench] --memory: the measuring child process failed");
-  return grown;
+  return {report.ran, report.skipped, report.bytes};
 }
 
 }  // namespace attn::tools

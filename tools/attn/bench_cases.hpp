@@ -38,9 +38,16 @@ std::string kernel_that_runs(const BenchCase& c, std::string* reason = nullptr);
 // the case's head dim and mask with B = 1, H = 2 and L = `length`.
 double relative_error_vs_reference(const BenchCase& c, std::int64_t length);
 
-// Peak resident memory that one forward of the case adds, in bytes: measured in a
-// forked child whose inputs and output are allocated (and written) before the
-// measurement starts. Throws attn::Error when the child fails.
-std::int64_t forward_extra_memory(const BenchCase& c);
+struct MemoryResult {
+  std::string ran;       // the kernel that ran (or would have)
+  bool skipped = false;  // it is the reference and L > max_reference_length
+  std::int64_t bytes = 0;  // peak resident memory that one forward added
+};
+
+// One forward of the case in a forked child whose inputs and output are allocated
+// (and written) before the measurement starts. All of it happens in the child, the
+// check of what runs included, so that the parent has started no OpenMP threads when
+// it forks. Throws attn::Error when the child fails.
+MemoryResult forward_extra_memory(const BenchCase& c, std::int64_t max_reference_length);
 
 }  // namespace attn::tools

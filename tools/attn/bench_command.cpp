@@ -159,26 +159,25 @@ void run_bench(const BenchCommand& command) {
   fmt::print("OpenBLAS: corename {}, config {}\n", bench::openblas_corename(),
              bench::openblas_config());
 
-  // Before any OpenMP or OpenBLAS thread starts: the measurement forks.
+  // First, before this process starts any OpenMP thread: the measurement forks.
   if (command.memory) {
     BenchCase m{.kernel = BenchKernel::fused, .batch = 1, .heads = command.heads,
                 .length = command.memory_length, .head_dim = command.memory_dim};
-    const std::string ran = kernel_that_runs(m);
     const double io_mib = 4.0 * m.heads * m.length * m.head_dim * 4 / (1 << 20);
-    if (ran != "fused" && m.length > kReferenceMaxLength) {
+    const MemoryResult r = forward_extra_memory(m, kReferenceMaxLength);
+    if (r.skipped) {
       fmt::print("memory: skipped: Kernel::fused runs the {} kernel in this build, too slow at "
                  "L = {}\n",
-                 ran, m.length);
+                 r.ran, m.length);
     } else {
-      const std::int64_t grown = forward_extra_memory(m);
       fmt::print("memory: one forward of the {} kernel at B = 1, H = {}, L = {}, D = {} adds "
                  "{:.1f} MiB of peak resident memory (q, k, v and out, {:.0f} MiB, allocated "
                  "before)\n",
-                 ran, m.heads, m.length, m.head_dim, static_cast<double>(grown) / (1 << 20),
+                 r.ran, m.heads, m.length, m.head_dim, static_cast<double>(r.bytes) / (1 << 20),
                  io_mib);
     }
-    fmt::print("memory: the baselines' scores at that size: full {:.0f} MiB, row-blocked "
-               "{:.0f} MiB\n",
+    fmt::print("memory: the baselines' scores at that size, per thread: full {:.0f} MiB, "
+               "row-blocked {:.0f} MiB\n",
                4.0 * m.length * m.length / (1 << 20),
                4.0 * std::min(m.length, bench::kRowBlock) * m.length / (1 << 20));
   }
