@@ -107,6 +107,8 @@ TEST(Median, OddEvenAndEmpty) {
   EXPECT_EQ(bench::median({4, 1, 3, 2}), 2.5);
   EXPECT_TRUE(std::isnan(bench::median({})));
   EXPECT_GT(bench::peak_rss_bytes(), 0);
+  EXPECT_GT(bench::current_rss_bytes(), 0);
+  EXPECT_GE(bench::peak_rss_bytes(), bench::current_rss_bytes());
 }
 
 }  // namespace

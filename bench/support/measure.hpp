@@ -13,8 +13,11 @@ namespace attn::bench {
 double median(std::vector<double> samples);
 
 // The process's peak resident memory so far, in bytes (getrusage's ru_maxrss). It
-// only grows: measure the growth of one step in a fresh (forked) process.
+// only grows: measure one step in a fresh (forked) process, as peak_rss_bytes()
+// after it minus current_rss_bytes() before it.
 std::int64_t peak_rss_bytes();
+// The resident memory now, in bytes (/proc/self/statm); 0 if it cannot be read.
+std::int64_t current_rss_bytes();
 
 // Writes and reads a buffer larger than the last-level cache, so that the next timed
 // run starts from memory, as a call inside a model would.

@@ -30,8 +30,8 @@ struct BenchTiming {
 // A warm-up run, then `repeats` timed runs, each after a cache flush.
 BenchTiming time_case(const BenchCase& c, int repeats);
 
-// What scaled_dot_product_attention runs for the case's kernel at this size: one run
-// at a small length (256 or less) of the same head dim and mask.
+// What scaled_dot_product_attention runs for the case's kernel: one run of one head at
+// the case's length, at most 1024, with the same head dim and mask.
 std::string kernel_that_runs(const BenchCase& c, std::string* reason = nullptr);
 
 // The relative error (2-norm) of the case's kernel against the reference kernel, at
@@ -41,7 +41,7 @@ double relative_error_vs_reference(const BenchCase& c, std::int64_t length);
 struct MemoryResult {
   std::string ran;       // the kernel that ran (or would have)
   bool skipped = false;  // it is the reference and L > max_reference_length
-  std::int64_t bytes = 0;  // peak resident memory that one forward added
+  std::int64_t bytes = 0;  // the peak resident memory during the forward, less that before it
 };
 
 // One forward of the case in a forked child whose inputs and output are allocated

@@ -182,6 +182,7 @@ void run_bench(const BenchCommand& command) {
                4.0 * std::min(m.length, bench::kRowBlock) * m.length / (1 << 20));
   }
 
+  std::fflush(stdout);  // what is known so far, before the long part
   std::map<int, bench::PeakFma> peaks;
   for (const int t : command.threads) peaks[t] = bench::measure_peak_fma(t);
   const bench::PeakFma& any = peaks.begin()->second;
@@ -205,12 +206,17 @@ void run_bench(const BenchCommand& command) {
       }
   }
 
+  std::fflush(stdout);
   std::vector<Row> rows;
   std::vector<std::string> notes;
   for (const BenchKernel k : kernels)
     for (const std::int64_t d : command.dims)
       for (const bool causal : causals) {
-        const BenchCase probe{.kernel = k, .head_dim = d, .causal = causal};
+        const BenchCase probe{.kernel = k,
+                              .length = *std::max_element(command.lengths.begin(),
+                                                          command.lengths.end()),
+                              .head_dim = d,
+                              .causal = causal};
         std::string reason;
         const std::string runs = kernel_that_runs(probe, &reason);
         for (const int t : command.threads)
