@@ -200,6 +200,25 @@ TEST(PlotChart, RejectsBadInput) {
               HasSubstr("LineChart::save"));
 }
 
+TEST(PlotChart, SeriesWithoutAColourTakeThePaletteByLabel) {
+  ChartPanel p = panel("p");
+  for (ChartSeries& s : p.series) s.color.reset();
+  const LineChart chart = attn::plot::line_chart({p, p}, kOptions);
+  const fs::path path = test_dir() / "palette.png";
+  chart.save(path.string());
+  const Image image = read_png(path);
+  // "fused" is the first label in both panels, "baseline" the second.
+  for (std::size_t panel = 0; panel < 2; ++panel)
+    for (std::size_t s = 0; s < 2; ++s) {
+      const auto pt = chart.point(panel, s, 3);
+      EXPECT_TRUE(near(image.at(static_cast<int>(pt.x), static_cast<int>(pt.y)),
+                       attn::plot::chart_color(s), 40))
+          << "panel " << panel << " series " << s;
+    }
+  EXPECT_NE(attn::plot::chart_color(0), attn::plot::chart_color(1));
+  EXPECT_EQ(attn::plot::chart_color(10), attn::plot::chart_color(0));
+}
+
 TEST(PlotChart, ReferenceRowOfAPanelWithoutOneThrows) {
   ChartPanel p = panel("p");
   p.reference_y.reset();

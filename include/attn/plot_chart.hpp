@@ -24,7 +24,7 @@ namespace attn::plot {
 struct ChartSeries {
   std::string label{};           // in the legend; series of one label share its entry
   std::vector<double> x{}, y{};  // one point per pair: finite; x > 0 on a log2 axis
-  std::optional<Rgb> color{};    // default: the palette, by the label's first appearance
+  std::optional<Rgb> color{};    // default: chart_color(n) for the n-th new label
   bool dashed = false;
 };
 
@@ -77,6 +77,10 @@ class LineChart {
   explicit LineChart(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
   std::shared_ptr<const Data> data_;
 };
+
+// The default colours of the series, in order (Tableau's ten, matplotlib's default),
+// for callers that colour series of several labels alike; i wraps around.
+Rgb chart_color(std::size_t i);
 
 // Throws attn::Error "[line_chart] ..." for no panels, a panel without series, a
 // series without points or with x and y of different lengths, a value that is not

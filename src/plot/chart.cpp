@@ -148,7 +148,7 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
       } else if (const auto it = label_color.find(s.label); it != label_color.end()) {
         color = it->second;
       } else {
-        color = kPalette[next_color++ % std::size(kPalette)];
+        color = chart_color(next_color++);
       }
       label_color.emplace(s.label, color);
       d.colors.back().push_back(color);
@@ -226,6 +226,8 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
                               options.log2_x ? " (log2 axis)" : "");
   return d;
 }
+
+Rgb chart_color(std::size_t i) { return kPalette[i % std::size(kPalette)]; }
 
 LineChart line_chart(const std::vector<ChartPanel>& panels, const ChartOptions& options) {
   return LineChart(std::make_shared<const LineChart::Data>(layout_chart(panels, options)));

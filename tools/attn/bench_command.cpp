@@ -115,8 +115,6 @@ void draw_chart(const std::vector<Row>& rows, const std::map<int, bench::PeakFma
   const std::size_t threads = peaks.size();
   std::map<std::pair<std::int64_t, int>, plot::ChartPanel> panels;
   std::map<std::string, plot::Rgb> colors;
-  constexpr plot::Rgb kColors[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
-                                   {148, 103, 189}};
   for (const Row& r : rows) {
     plot::ChartPanel& panel = panels[{r.c.head_dim, r.c.threads}];
     if (panel.title.empty()) {
@@ -130,7 +128,7 @@ void draw_chart(const std::vector<Row>& rows, const std::map<int, bench::PeakFma
                            [&](const plot::ChartSeries& s) { return s.label == label; });
     if (it == panel.series.end()) {
       if (!colors.contains(r.timing.ran))
-        colors[r.timing.ran] = kColors[colors.size() % std::size(kColors)];
+        colors[r.timing.ran] = plot::chart_color(colors.size());
       panel.series.push_back({.label = label, .color = colors[r.timing.ran], .dashed = r.c.causal});
       it = std::prev(panel.series.end());
     }
@@ -281,7 +279,8 @@ void add_bench_command(CLI::App& app, int& status) {
   CLI::App* sub = app.add_subcommand(
       "bench", "Attention forward speed of attn's kernels and of an OpenBLAS baseline: GFLOP/s "
                "and the fraction of the measured FMA peak");
-  sub->add_option("--lengths", command->lengths, "Sequence lengths L (Lq = Lk), comma-separated")
+  sub->add_option("--lengths", command->lengths, "Sequence lengths L (Lq = Lk), comma-separated; the default stops at 4096 so "
+                  "that a default run takes minutes: add 8192,16384 for more")
       ->delimiter(',')
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
