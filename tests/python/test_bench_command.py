@@ -23,7 +23,7 @@ def table(stdout):
     start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["kernel", "ran"])
     rows = []
     for line in lines[start + 1:]:
-        if line.startswith(("note:", "wrote ", "Line chart")) or not line.strip():
+        if line.startswith(("x baseline:", "note:", "wrote ", "Line chart")) or not line.strip():
             break
         rows.append(line.split())
     return lines[start], rows

@@ -265,6 +265,8 @@ void run_bench(const BenchCommand& command) {
                r.c.length, r.c.head_dim, r.c.causal ? "yes" : "no", r.c.threads, r.timing.ms,
                r.gflops, 100 * r.peak_fraction, vs_baseline, vs_causal);
   }
+  fmt::print("x baseline: the best baseline's ms over the row's (same L, D, causal, threads); "
+             "x causal: the kernel's non-causal ms over its causal ms\n");
   for (const std::string& note : notes) fmt::print("note: {}\n", note);
   if (!command.chart.empty()) {
     if (rows.empty()) throw Error("[attn bench] --chart: no case was measured");
