@@ -44,7 +44,9 @@ struct Case {
   bool causal;
   int threads;
   explicit Case(const benchmark::State& s)
-      : length(s.range(0)), head_dim(s.range(1)), causal(s.range(2) != 0),
+      : length(s.range(0)),
+        head_dim(s.range(1)),
+        causal(s.range(2) != 0),
         threads(static_cast<int>(s.range(3))) {}
 };
 
@@ -74,9 +76,9 @@ void measure(benchmark::State& state, const Case& c, F&& forward) {
     state.SetIterationTime(s);
     seconds += s;
   }
-  const double flops = attn::bench::attention_flops(
-      kBatch, kHeads, c.length, c.length, c.head_dim,
-      c.causal ? std::optional(attn::Align::top_left) : std::nullopt);
+  const double flops =
+      attn::bench::attention_flops(kBatch, kHeads, c.length, c.length, c.head_dim,
+                                   c.causal ? std::optional(attn::Align::top_left) : std::nullopt);
   const double gflops = flops * static_cast<double>(state.iterations()) / seconds / 1e9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["peak_frac"] = gflops / peaks().at(c.threads);
@@ -105,9 +107,8 @@ void library_kernel(benchmark::State& state, attn::Kernel kernel) {
     state.SetLabel(attn::to_string(r.kernel));
   }
   const Inputs in(c);
-  measure(state, c, [&] {
-    attn::scaled_dot_product_attention_into(in.q, in.k, in.v, in.out, options);
-  });
+  measure(state, c,
+          [&] { attn::scaled_dot_product_attention_into(in.q, in.k, in.v, in.out, options); });
 }
 
 void blas(benchmark::State& state, attn::bench::BlasVariant variant) {
@@ -161,8 +162,8 @@ int main(int argc, char** argv) {
   for (const std::int64_t t : kThreads) {
     const attn::bench::PeakFma p = attn::bench::measure_peak_fma(static_cast<int>(t));
     peaks()[static_cast<int>(t)] = p.gflops;
-    fmt::print(stderr, "peak ({} thread{}, {} x {} floats): {:.1f} GFLOP/s\n", t,
-               t == 1 ? "" : "s", p.target, p.lanes, p.gflops);
+    fmt::print(stderr, "peak ({} thread{}, {} x {} floats): {:.1f} GFLOP/s\n", t, t == 1 ? "" : "s",
+               p.target, p.lanes, p.gflops);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

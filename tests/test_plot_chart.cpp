@@ -38,10 +38,13 @@ constexpr Rgb kRed{220, 20, 20}, kBlue{20, 20, 220};
 // dashed line (and the grid's light grey).
 ChartPanel panel(const std::string& title) {
   ChartPanel p{.title = title, .reference_y = 100.0, .reference_label = "peak 100"};
-  p.series.push_back({.label = "fused", .x = {512, 1024, 2048, 4096}, .y = {20, 40, 60, 80},
-                      .color = kRed});
-  p.series.push_back({.label = "baseline", .x = {512, 1024, 2048, 4096}, .y = {10, 12, 14, 15},
-                      .color = kBlue, .dashed = true});
+  p.series.push_back(
+      {.label = "fused", .x = {512, 1024, 2048, 4096}, .y = {20, 40, 60, 80}, .color = kRed});
+  p.series.push_back({.label = "baseline",
+                      .x = {512, 1024, 2048, 4096},
+                      .y = {10, 12, 14, 15},
+                      .color = kBlue,
+                      .dashed = true});
   return p;
 }
 
@@ -105,8 +108,7 @@ TEST(PlotChart, PointsArePlacedOnALog2AxisAndALinearY) {
 TEST(PlotChart, PanelsFillAGridRowByRow) {
   ChartOptions options = kOptions;
   options.columns = 2;
-  const LineChart chart =
-      attn::plot::line_chart({panel("a"), panel("b"), panel("c")}, options);
+  const LineChart chart = attn::plot::line_chart({panel("a"), panel("b"), panel("c")}, options);
   EXPECT_EQ(chart.area(0).top, chart.area(1).top);
   EXPECT_LT(chart.area(0).right, chart.area(1).left);
   EXPECT_EQ(chart.area(2).left, chart.area(0).left);

@@ -71,10 +71,10 @@ void BlasAttention::run(const Tensor& q, const Tensor& k, const Tensor& v, const
   for (std::int64_t task = 0; task < tasks; ++task) {
     const std::int64_t h = task / blocks, r0 = task % blocks * rows_;
     float* s = scores_.data() + omp_get_thread_num() * rows_ * n;  // (rows, L)
-    const float* qh = q.data() + h * n * d;  // (L, D)
-    const float* kh = k.data() + h * n * d;  // (L, D)
-    const float* vh = v.data() + h * n * d;  // (L, D)
-    float* oh = out.data() + h * n * d;      // (L, D)
+    const float* qh = q.data() + h * n * d;                        // (L, D)
+    const float* kh = k.data() + h * n * d;                        // (L, D)
+    const float* vh = v.data() + h * n * d;                        // (L, D)
+    float* oh = out.data() + h * n * d;                            // (L, D)
     const std::int64_t rows = std::min(rows_, n - r0);
     // Causal row blocks stop at the last key their last row sees.
     const std::int64_t keys = causal && variant_ == BlasVariant::row_blocked ? r0 + rows : n;

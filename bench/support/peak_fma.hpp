@@ -14,10 +14,10 @@
 namespace attn::bench {
 
 struct PeakFma {
-  double gflops = 0;    // all threads together
+  double gflops = 0;  // all threads together
   int threads = 1;
-  int lanes = 0;        // floats per vector
-  std::string target;   // Highway's name of the dispatched target, e.g. "AVX2"
+  int lanes = 0;       // floats per vector
+  std::string target;  // Highway's name of the dispatched target, e.g. "AVX2"
 };
 
 PeakFma measure_peak_fma(int threads, double seconds = 0.2, int runs = 3);

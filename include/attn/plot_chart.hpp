@@ -30,7 +30,7 @@ struct ChartSeries {
 
 struct ChartPanel {
   std::string title{};
-  std::vector<ChartSeries> series{};  // at least one, each with at least one point
+  std::vector<ChartSeries> series{};    // at least one, each with at least one point
   std::optional<double> reference_y{};  // a horizontal dashed line across the panel
   std::string reference_label{};        // written above that line
 };

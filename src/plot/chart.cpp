@@ -19,13 +19,13 @@ constexpr double kTitleSize = 15, kLabelSize = 12, kTickSize = 10;
 constexpr double kTickLength = 4, kGap = 6;
 constexpr double kLegendSpacing = 18, kLegendRow = 18;
 constexpr int kMinPanelPixels = 64;
-constexpr int kTicksWanted = 5;   // about this many y ticks
+constexpr int kTicksWanted = 5;     // about this many y ticks
 constexpr double kHeadroom = 1.05;  // the top of the y axis over the largest value
 
 // Tableau's ten colours, the default of matplotlib.
-constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
-                            {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
-                            {188, 189, 34}, {23, 190, 207}};
+constexpr Rgb kPalette[] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+                            {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127},
+                            {188, 189, 34},  {23, 190, 207}};
 
 void check(const std::vector<ChartPanel>& panels, const ChartOptions& options) {
   if (panels.empty()) throw Error("[line_chart] no panels");
@@ -45,13 +45,15 @@ void check(const std::vector<ChartPanel>& panels, const ChartOptions& options) {
                                 s.label, s.x.size(), s.y.size()));
       for (std::size_t i = 0; i < s.x.size(); ++i) {
         if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]))
-          throw Error(fmt::format("[line_chart] panel {}, series '{}', point {}: ({}, {}) is not "
-                                  "finite",
-                                  p, s.label, i, s.x[i], s.y[i]));
+          throw Error(
+              fmt::format("[line_chart] panel {}, series '{}', point {}: ({}, {}) is not "
+                          "finite",
+                          p, s.label, i, s.x[i], s.y[i]));
         if (options.log2_x && s.x[i] <= 0)
-          throw Error(fmt::format("[line_chart] panel {}, series '{}', point {}: x = {} is not "
-                                  "positive, on a log2 axis",
-                                  p, s.label, i, s.x[i]));
+          throw Error(
+              fmt::format("[line_chart] panel {}, series '{}', point {}: x = {} is not "
+                          "positive, on a log2 axis",
+                          p, s.label, i, s.x[i]));
       }
     }
   }
@@ -99,7 +101,8 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
 
   std::vector<double> x_values;  // tick values, in x's own units
   if (options.log2_x) {
-    const int first = static_cast<int>(std::ceil(x_min)), last = static_cast<int>(std::floor(x_max));
+    const int first = static_cast<int>(std::ceil(x_min)),
+              last = static_cast<int>(std::floor(x_max));
     const int every = (last - first) / 10 + 1;
     for (int e = first; e <= last; e += every) x_values.push_back(std::exp2(e));
   } else {
@@ -112,16 +115,19 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
 
   Measure measure;
   double tick_width = 0;
-  for (const double v : y_values) tick_width = std::max(tick_width, measure.width(tick_label(v), kTickSize));
+  for (const double v : y_values)
+    tick_width = std::max(tick_width, measure.width(tick_label(v), kTickSize));
   const double block = kLabelSize + kGap + tick_width + kTickLength + kGap;  // left of each panel
   const double pw = options.panel_width, ph = options.panel_height;
-  const int columns = options.columns > 0 ? std::min<int>(options.columns, static_cast<int>(panels.size()))
-                                          : static_cast<int>(panels.size());
+  const int columns = options.columns > 0
+                          ? std::min<int>(options.columns, static_cast<int>(panels.size()))
+                          : static_cast<int>(panels.size());
   const double first_top =
       kMargin + (options.title.empty() ? 0 : kTitleSize + kGap) + kLabelSize + kGap;
   // From the top of one grid row's plotting areas to the next: the x tick labels, the
   // x label and the next row's panel titles.
-  const double row_step = ph + kTickLength + 2 + kTickSize + kGap + kLabelSize + kGap + kLabelSize + kGap;
+  const double row_step =
+      ph + kTickLength + 2 + kTickSize + kGap + kLabelSize + kGap + kLabelSize + kGap;
 
   const auto column = [&](double x, const LineChart::Area& a) {
     return a.left + (fx(x) - x_min) / (x_max - x_min) * (a.right - a.left);
@@ -153,7 +159,8 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
       label_color.emplace(s.label, color);
       d.colors.back().push_back(color);
       std::vector<ChartPoint> pts;
-      for (std::size_t i = 0; i < s.x.size(); ++i) pts.push_back({column(s.x[i], a), row(s.y[i], a)});
+      for (std::size_t i = 0; i < s.x.size(); ++i)
+        pts.push_back({column(s.x[i], a), row(s.y[i], a)});
       d.points.back().push_back(std::move(pts));
       const bool known = std::any_of(d.legend.begin(), d.legend.end(),
                                      [&](const ChartLegendEntry& e) { return e.label == s.label; });
@@ -179,7 +186,8 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
                          a.right - 4 - measure.width(panel.reference_label, kTickSize),
                          row(*panel.reference_y, a) - 4, kTickSize});
     if (!options.xlabel.empty())
-      d.texts.push_back({options.xlabel, left + (pw - measure.width(options.xlabel, kLabelSize)) / 2,
+      d.texts.push_back({options.xlabel,
+                         left + (pw - measure.width(options.xlabel, kLabelSize)) / 2,
                          bottom + kTickLength + 2 + kTickSize + kGap + kLabelSize, kLabelSize});
   }
   for (const double v : y_values) d.y_ticks.push_back(row(v, d.areas[0]) - d.areas[0].top);
@@ -218,12 +226,11 @@ LineChart::Data layout_chart(const std::vector<ChartPanel>& panels, const ChartO
 
   std::size_t n_series = 0;
   for (const ChartPanel& panel : panels) n_series += panel.series.size();
-  d.description = fmt::format("Line chart{}: {} panel{}, {} series, {} against {}{}",
-                              options.title.empty() ? "" : " '" + options.title + "'",
-                              panels.size(), panels.size() == 1 ? "" : "s", n_series,
-                              options.ylabel.empty() ? "y" : options.ylabel,
-                              options.xlabel.empty() ? "x" : options.xlabel,
-                              options.log2_x ? " (log2 axis)" : "");
+  d.description = fmt::format(
+      "Line chart{}: {} panel{}, {} series, {} against {}{}",
+      options.title.empty() ? "" : " '" + options.title + "'", panels.size(),
+      panels.size() == 1 ? "" : "s", n_series, options.ylabel.empty() ? "y" : options.ylabel,
+      options.xlabel.empty() ? "x" : options.xlabel, options.log2_x ? " (log2 axis)" : "");
   return d;
 }
 

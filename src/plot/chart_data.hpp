@@ -23,12 +23,12 @@ struct ChartLegendEntry {
 
 struct LineChart::Data {
   std::vector<ChartPanel> panels;
-  std::vector<std::vector<Rgb>> colors;  // [panel][series]
-  std::vector<Area> areas;               // [panel]
+  std::vector<std::vector<Rgb>> colors;                      // [panel][series]
+  std::vector<Area> areas;                                   // [panel]
   std::vector<std::vector<std::vector<ChartPoint>>> points;  // [panel][series][i]
-  std::vector<double> reference_rows;    // [panel]: the row of its reference line, if any
-  std::vector<double> y_ticks;  // the horizontal grid lines, down from each area's top
-  std::vector<double> x_ticks;  // the x ticks, right of each area's left edge
+  std::vector<double> reference_rows;  // [panel]: the row of its reference line, if any
+  std::vector<double> y_ticks;         // the horizontal grid lines, down from each area's top
+  std::vector<double> x_ticks;         // the x ticks, right of each area's left edge
   std::vector<ChartLegendEntry> legend;
   std::vector<Text> texts;
   double y_max = 1;

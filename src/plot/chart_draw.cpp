@@ -14,7 +14,9 @@ constexpr double kSeriesDash[] = {6, 3};
 constexpr double kReferenceDash[] = {6, 4};
 constexpr Rgb kGrid{232, 232, 232}, kAxis{0, 0, 0}, kReference{96, 96, 96};
 
-void set_rgb(cairo_t* cr, Rgb c) { cairo_set_source_rgb(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0); }
+void set_rgb(cairo_t* cr, Rgb c) {
+  cairo_set_source_rgb(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0);
+}
 
 void line(cairo_t* cr, double x0, double y0, double x1, double y1) {
   cairo_move_to(cr, x0, y0);

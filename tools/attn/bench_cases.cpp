@@ -25,11 +25,16 @@ namespace attn::tools {
 
 std::string to_string(BenchKernel kernel) {
   switch (kernel) {
-    case BenchKernel::fused: return "fused";
-    case BenchKernel::automatic: return "automatic";
-    case BenchKernel::reference: return "reference";
-    case BenchKernel::baseline_full: return "baseline_full";
-    case BenchKernel::baseline_blocked: return "baseline_blocked";
+    case BenchKernel::fused:
+      return "fused";
+    case BenchKernel::automatic:
+      return "automatic";
+    case BenchKernel::reference:
+      return "reference";
+    case BenchKernel::baseline_full:
+      return "baseline_full";
+    case BenchKernel::baseline_blocked:
+      return "baseline_blocked";
   }
   return "?";
 }
@@ -59,9 +64,12 @@ Inputs make_inputs(const BenchCase& c) {
 
 Kernel library_kernel(BenchKernel kernel) {
   switch (kernel) {
-    case BenchKernel::fused: return Kernel::fused;
-    case BenchKernel::reference: return Kernel::reference;
-    default: return Kernel::automatic;
+    case BenchKernel::fused:
+      return Kernel::fused;
+    case BenchKernel::reference:
+      return Kernel::reference;
+    default:
+      return Kernel::automatic;
   }
 }
 
@@ -107,8 +115,8 @@ BenchTiming time_case(const BenchCase& c, int repeats) {
     flusher.flush();
     const auto t0 = std::chrono::steady_clock::now();
     runner.run(in);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   timing.ms = bench::median(ms);
   return timing;

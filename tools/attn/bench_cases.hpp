@@ -39,8 +39,8 @@ std::string kernel_that_runs(const BenchCase& c, std::string* reason = nullptr);
 double relative_error_vs_reference(const BenchCase& c, std::int64_t length);
 
 struct MemoryResult {
-  std::string ran;       // the kernel that ran (or would have)
-  bool skipped = false;  // it is the reference and L > max_reference_length
+  std::string ran;         // the kernel that ran (or would have)
+  bool skipped = false;    // it is the reference and L > max_reference_length
   std::int64_t bytes = 0;  // the peak resident memory during the forward, less that before it
 };
 

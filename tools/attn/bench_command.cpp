@@ -84,9 +84,10 @@ void restart_without_openblas_coretype() {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  fmt::print("note: OPENBLAS_CORETYPE={} pins OpenBLAS's kernels; restarting without it so that "
-             "OpenBLAS picks its own for this CPU\n",
-             pinned);
+  fmt::print(
+      "note: OPENBLAS_CORETYPE={} pins OpenBLAS's kernels; restarting without it so that "
+      "OpenBLAS picks its own for this CPU\n",
+      pinned);
   std::fflush(stdout);
   unsetenv("OPENBLAS_CORETYPE");
   execv("/proc/self/exe", argv.data());
@@ -127,8 +128,7 @@ void draw_chart(const std::vector<Row>& rows, const std::map<int, bench::PeakFma
     auto it = std::find_if(panel.series.begin(), panel.series.end(),
                            [&](const plot::ChartSeries& s) { return s.label == label; });
     if (it == panel.series.end()) {
-      if (!colors.contains(r.timing.ran))
-        colors[r.timing.ran] = plot::chart_color(colors.size());
+      if (!colors.contains(r.timing.ran)) colors[r.timing.ran] = plot::chart_color(colors.size());
       panel.series.push_back({.label = label, .color = colors[r.timing.ran], .dashed = r.c.causal});
       it = std::prev(panel.series.end());
     }
@@ -138,11 +138,11 @@ void draw_chart(const std::vector<Row>& rows, const std::map<int, bench::PeakFma
   std::vector<plot::ChartPanel> list;
   for (auto& [key, panel] : panels) list.push_back(std::move(panel));
   const plot::LineChart chart = plot::line_chart(
-      list, {.title = fmt::format("Attention forward, B = {}, H = {}", rows[0].c.batch,
-                                  rows[0].c.heads),
-             .xlabel = "sequence length L",
-             .ylabel = "GFLOP/s",
-             .columns = static_cast<int>(threads)});
+      list,
+      {.title = fmt::format("Attention forward, B = {}, H = {}", rows[0].c.batch, rows[0].c.heads),
+       .xlabel = "sequence length L",
+       .ylabel = "GFLOP/s",
+       .columns = static_cast<int>(threads)});
   chart.save(path);
   fmt::print("wrote {}\n{}\n", path, chart.description());
 }
@@ -159,25 +159,30 @@ void run_bench(const BenchCommand& command) {
 
   // First, before this process starts any OpenMP thread: the measurement forks.
   if (command.memory) {
-    BenchCase m{.kernel = BenchKernel::fused, .batch = 1, .heads = command.heads,
-                .length = command.memory_length, .head_dim = command.memory_dim};
+    BenchCase m{.kernel = BenchKernel::fused,
+                .batch = 1,
+                .heads = command.heads,
+                .length = command.memory_length,
+                .head_dim = command.memory_dim};
     const double io_mib = 4.0 * m.heads * m.length * m.head_dim * 4 / (1 << 20);
     const MemoryResult r = forward_extra_memory(m, kReferenceMaxLength);
     if (r.skipped) {
-      fmt::print("memory: skipped: Kernel::fused runs the {} kernel in this build, too slow at "
-                 "L = {}\n",
-                 r.ran, m.length);
+      fmt::print(
+          "memory: skipped: Kernel::fused runs the {} kernel in this build, too slow at "
+          "L = {}\n",
+          r.ran, m.length);
     } else {
-      fmt::print("memory: one forward of the {} kernel at B = 1, H = {}, L = {}, D = {} adds "
-                 "{:.1f} MiB of peak resident memory (q, k, v and out, {:.0f} MiB, allocated "
-                 "before)\n",
-                 r.ran, m.heads, m.length, m.head_dim, static_cast<double>(r.bytes) / (1 << 20),
-                 io_mib);
+      fmt::print(
+          "memory: one forward of the {} kernel at B = 1, H = {}, L = {}, D = {} adds "
+          "{:.1f} MiB of peak resident memory (q, k, v and out, {:.0f} MiB, allocated "
+          "before)\n",
+          r.ran, m.heads, m.length, m.head_dim, static_cast<double>(r.bytes) / (1 << 20), io_mib);
     }
-    fmt::print("memory: the baselines' scores at that size, per thread: full {:.0f} MiB, "
-               "row-blocked {:.0f} MiB\n",
-               4.0 * m.length * m.length / (1 << 20),
-               4.0 * std::min(m.length, bench::kRowBlock) * m.length / (1 << 20));
+    fmt::print(
+        "memory: the baselines' scores at that size, per thread: full {:.0f} MiB, "
+        "row-blocked {:.0f} MiB\n",
+        4.0 * m.length * m.length / (1 << 20),
+        4.0 * std::min(m.length, bench::kRowBlock) * m.length / (1 << 20));
   }
 
   std::fflush(stdout);  // what is known so far, before the long part
@@ -185,7 +190,8 @@ void run_bench(const BenchCommand& command) {
   for (const int t : command.threads) peaks[t] = bench::measure_peak_fma(t);
   const bench::PeakFma& any = peaks.begin()->second;
   fmt::print("peak: Highway target {} ({} floats per vector)", any.target, any.lanes);
-  for (const auto& [t, p] : peaks) fmt::print(", {} thread{} {:.1f} GFLOP/s", t, t == 1 ? "" : "s", p.gflops);
+  for (const auto& [t, p] : peaks)
+    fmt::print(", {} thread{} {:.1f} GFLOP/s", t, t == 1 ? "" : "s", p.gflops);
   fmt::print(" (FMA chains, best of 3)\n");
   if (command.threads.back() > bench::available_cores())
     fmt::print("note: more threads than the {} cores this process may use\n",
@@ -210,21 +216,26 @@ void run_bench(const BenchCommand& command) {
   for (const BenchKernel k : kernels)
     for (const std::int64_t d : command.dims)
       for (const bool causal : causals) {
-        const BenchCase probe{.kernel = k,
-                              .length = *std::max_element(command.lengths.begin(),
-                                                          command.lengths.end()),
-                              .head_dim = d,
-                              .causal = causal};
+        const BenchCase probe{
+            .kernel = k,
+            .length = *std::max_element(command.lengths.begin(), command.lengths.end()),
+            .head_dim = d,
+            .causal = causal};
         std::string reason;
         const std::string runs = kernel_that_runs(probe, &reason);
         for (const int t : command.threads)
           for (const std::int64_t l : command.lengths) {
-            const BenchCase c{.kernel = k, .batch = command.batch, .heads = command.heads,
-                              .length = l, .head_dim = d, .causal = causal, .threads = t};
+            const BenchCase c{.kernel = k,
+                              .batch = command.batch,
+                              .heads = command.heads,
+                              .length = l,
+                              .head_dim = d,
+                              .causal = causal,
+                              .threads = t};
             if (runs == "reference" && l > kReferenceMaxLength) {
-              const std::string note = fmt::format(
-                  "{} (runs the reference kernel: {}) skipped above L = {}: too slow",
-                  to_string(k), reason, kReferenceMaxLength);
+              const std::string note =
+                  fmt::format("{} (runs the reference kernel: {}) skipped above L = {}: too slow",
+                              to_string(k), reason, kReferenceMaxLength);
               if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(note);
               continue;
             }
@@ -241,9 +252,10 @@ void run_bench(const BenchCommand& command) {
   const auto same = [](const BenchCase& a, const BenchCase& b) {
     return a.length == b.length && a.head_dim == b.head_dim && a.threads == b.threads;
   };
-  fmt::print("\nB = {}, H = {}; ms is the median of {} runs after a warm-up; GFLOP/s counts "
-             "4 B H L^2 D (causal: the L (L + 1) / 2 allowed pairs)\n",
-             command.batch, command.heads, command.repeats);
+  fmt::print(
+      "\nB = {}, H = {}; ms is the median of {} runs after a warm-up; GFLOP/s counts "
+      "4 B H L^2 D (causal: the L (L + 1) / 2 allowed pairs)\n",
+      command.batch, command.heads, command.repeats);
   fmt::print("{:<18} {:<10} {:>6} {:>4} {:>6} {:>7} {:>10} {:>9} {:>7} {:>11} {:>11}\n", "kernel",
              "ran", "L", "D", "causal", "threads", "ms", "GFLOP/s", "% peak", "x baseline",
              "x causal");
@@ -265,8 +277,9 @@ void run_bench(const BenchCommand& command) {
                r.c.length, r.c.head_dim, r.c.causal ? "yes" : "no", r.c.threads, r.timing.ms,
                r.gflops, 100 * r.peak_fraction, vs_baseline, vs_causal);
   }
-  fmt::print("x baseline: the best baseline's ms over the row's (same L, D, causal, threads); "
-             "x causal: the kernel's non-causal ms over its causal ms\n");
+  fmt::print(
+      "x baseline: the best baseline's ms over the row's (same L, D, causal, threads); "
+      "x causal: the kernel's non-causal ms over its causal ms\n");
   for (const std::string& note : notes) fmt::print("note: {}\n", note);
   if (!command.chart.empty()) {
     if (rows.empty()) throw Error("[attn bench] --chart: no case was measured");
@@ -279,9 +292,11 @@ void run_bench(const BenchCommand& command) {
 void add_bench_command(CLI::App& app, int& status) {
   auto command = std::make_shared<BenchCommand>();
   CLI::App* sub = app.add_subcommand(
-      "bench", "Attention forward speed of attn's kernels and of an OpenBLAS baseline: GFLOP/s "
-               "and the fraction of the measured FMA peak");
-  sub->add_option("--lengths", command->lengths, "Sequence lengths L (Lq = Lk), comma-separated; the default stops at 4096 so "
+      "bench",
+      "Attention forward speed of attn's kernels and of an OpenBLAS baseline: GFLOP/s "
+      "and the fraction of the measured FMA peak");
+  sub->add_option("--lengths", command->lengths,
+                  "Sequence lengths L (Lq = Lk), comma-separated; the default stops at 4096 so "
                   "that a default run takes minutes: add 8192,16384 for more")
       ->delimiter(',')
       ->check(CLI::PositiveNumber)
@@ -304,8 +319,12 @@ void add_bench_command(CLI::App& app, int& status) {
   sub->add_option("--causal", command->causal, "both, yes (causal mask only) or no")
       ->check(CLI::IsMember({"both", "yes", "no"}))
       ->capture_default_str();
-  sub->add_option("--heads", command->heads, "Heads H")->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--batch", command->batch, "Batch B")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--heads", command->heads, "Heads H")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--batch", command->batch, "Batch B")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--repeats", command->repeats, "Timed runs per case (the median is shown)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
