@@ -1,6 +1,6 @@
 // attn::plot::line_chart: the picture read back (PNG through cairo, SVG through
-// xmllint and rsvg-convert, PDF through pdftoppm), markers where point() says, the
-// reference line on its row, panels in a grid, and the errors.
+// xmllint and rsvg-convert, PDF through pdftoppm), markers where point() says and lines
+// between them, the reference line on its row, panels in a grid, and the errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -69,6 +69,18 @@ void expect_markers(const Image& image, const LineChart& chart, std::size_t pane
       }
 }
 
+// The solid series (0) is inked between its points too: at the midpoint of each segment.
+void expect_solid_lines(const Image& image, const LineChart& chart, std::size_t panels,
+                        const std::string& what) {
+  for (std::size_t p = 0; p < panels; ++p)
+    for (std::size_t i = 0; i + 1 < 4; ++i) {
+      const auto a = chart.point(p, 0, i), b = chart.point(p, 0, i + 1);
+      const int x = static_cast<int>((a.x + b.x) / 2), y = static_cast<int>((a.y + b.y) / 2);
+      EXPECT_TRUE(near(image.at(x, y), kRed, 60))
+          << what << ": panel " << p << " segment " << i << " at (" << x << ", " << y << ")";
+    }
+}
+
 // The reference line: the first dash starts at the area's left edge, so the pixels
 // just right of it on the line's row are grey, and the rows 4 above and below white.
 void expect_reference_line(const Image& image, const LineChart& chart, std::size_t p,
@@ -89,6 +101,7 @@ TEST(PlotChart, PngHasTheReportedSizeMarkersAndPeakLine) {
   ASSERT_EQ(image.width, chart.width());
   ASSERT_EQ(image.height, chart.height());
   expect_markers(image, chart, 1, "png");
+  expect_solid_lines(image, chart, 1, "png");
   expect_reference_line(image, chart, 0, "png");
 }
 
@@ -119,6 +132,7 @@ TEST(PlotChart, PanelsFillAGridRowByRow) {
   ASSERT_EQ(image.width, chart.width());
   ASSERT_EQ(image.height, chart.height());
   expect_markers(image, chart, 3, "grid");
+  expect_solid_lines(image, chart, 3, "grid");
   for (std::size_t p = 0; p < 3; ++p) expect_reference_line(image, chart, p, "grid");
 }
 
@@ -135,6 +149,7 @@ TEST(PlotChart, SvgIsValidAndRendersTheSamePicture) {
   ASSERT_EQ(image.width, chart.width());
   ASSERT_EQ(image.height, chart.height());
   expect_markers(image, chart, 1, "svg");
+  expect_solid_lines(image, chart, 1, "svg");
   expect_reference_line(image, chart, 0, "svg");
 }
 
