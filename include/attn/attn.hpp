@@ -8,6 +8,7 @@
 #include "attn/modules.hpp"
 #include "attn/ops.hpp"
 #include "attn/plot.hpp"
+#include "attn/plot_chart.hpp"
 #include "attn/plot_network.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"

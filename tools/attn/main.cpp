@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "bench_command.hpp"
 #include "demo_command.hpp"
 #include "explain_command.hpp"
 #include "heatmap_command.hpp"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   int status = 0;
+  attn::tools::add_bench_command(app, status);
   attn::tools::add_demo_command(app, status);
   attn::tools::add_explain_command(app, status);
   attn::tools::add_heatmap_command(app, status);
