@@ -6,8 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cmath>
 #include <cstring>
@@ -420,46 +418,6 @@ TEST(FusedDispatch, OpsWithoutAFusedKernelRefuseIt) {
   const AttentionResult r = attn::additive_attention(q, kv, kv, wq, wk, wv, o);
   EXPECT_EQ(r.kernel, Kernel::reference);
   EXPECT_FALSE(r.kernel_reason.empty());
-}
-
-// A speed check, not a benchmark (bench/ has those): GFLOP/s of the fused kernel at
-// B=1, H=8, L=2048, with FLOPs = 4 B H Lq Lk D (causal: the unmasked part only).
-// Prints; checks nothing. Run with --gtest_also_run_disabled_tests.
-TEST(AttentionSpeed, DISABLED_PrintsGflops) {
-  const Index B = 1, H = 8, L = 2048;
-  const int saved = attn::num_threads();
-  for (Index D : {64, 128}) {
-    Rng rng(1);
-    const Tensor q = Tensor::randn({B, H, L, D}, rng), k = Tensor::randn({B, H, L, D}, rng),
-                 v = Tensor::randn({B, H, L, D}, rng);
-    for (bool causal : {false, true}) {
-      for (int threads : {1, 2}) {
-        attn::set_num_threads(threads);
-        SdpaOptions o;
-        o.kernel = Kernel::fused;
-        if (causal) o.mask = Mask::causal();
-        const double pairs = causal ? static_cast<double>(L) * static_cast<double>(L + 1) / 2
-                                    : static_cast<double>(L) * static_cast<double>(L);
-        const double flops = 4.0 * static_cast<double>(B * H * D) * pairs;
-        // Wall time, and the rate from CPU time over threads: on a shared machine the latter
-        // is what compares two builds.
-        std::vector<double> seconds, cpu;
-        for (int rep = 0; rep < 4; ++rep) {
-          const auto t0 = std::chrono::steady_clock::now();
-          const std::clock_t c0 = std::clock();
-          attn::scaled_dot_product_attention(q, k, v, o);
-          cpu.push_back(static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / threads);
-          seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
-        std::sort(seconds.begin(), seconds.end());
-        std::sort(cpu.begin(), cpu.end());
-        std::printf("D=%ld %-10s threads=%d  %.3f s  %.1f GFLOP/s  (from CPU time: %.1f GFLOP/s)\n",
-                    static_cast<long>(D), causal ? "causal" : "non-causal", threads, seconds[0],
-                    flops / seconds[0] / 1e9, flops / cpu[0] / 1e9);
-      }
-    }
-  }
-  attn::set_num_threads(saved);
 }
 
 }  // namespace
