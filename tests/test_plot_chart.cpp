@@ -93,16 +93,22 @@ void expect_reference_line(const Image& image, const LineChart& chart, std::size
   EXPECT_EQ(image.at(x, row + 4), (Rgb{255, 255, 255})) << what;
 }
 
+// A picture of `chart` read back: its size, then the markers, lines and peak line of
+// each of its `panels` panels where the chart says they are.
+void expect_chart_drawn(const Image& image, const LineChart& chart, std::size_t panels,
+                        const std::string& what) {
+  ASSERT_EQ(image.width, chart.width()) << what;
+  ASSERT_EQ(image.height, chart.height()) << what;
+  expect_markers(image, chart, panels, what);
+  expect_solid_lines(image, chart, panels, what);
+  for (std::size_t p = 0; p < panels; ++p) expect_reference_line(image, chart, p, what);
+}
+
 TEST(PlotChart, PngHasTheReportedSizeMarkersAndPeakLine) {
   const LineChart chart = attn::plot::line_chart({panel("D = 64")}, kOptions);
   const fs::path path = test_dir() / "chart.png";
   chart.save(path.string());
-  const Image image = read_png(path);
-  ASSERT_EQ(image.width, chart.width());
-  ASSERT_EQ(image.height, chart.height());
-  expect_markers(image, chart, 1, "png");
-  expect_solid_lines(image, chart, 1, "png");
-  expect_reference_line(image, chart, 0, "png");
+  expect_chart_drawn(read_png(path), chart, 1, "png");
 }
 
 TEST(PlotChart, PointsArePlacedOnALog2AxisAndALinearY) {
@@ -128,12 +134,7 @@ TEST(PlotChart, PanelsFillAGridRowByRow) {
   EXPECT_GT(chart.area(2).top, chart.area(0).bottom);
   const fs::path path = test_dir() / "grid.png";
   chart.save(path.string());
-  const Image image = read_png(path);
-  ASSERT_EQ(image.width, chart.width());
-  ASSERT_EQ(image.height, chart.height());
-  expect_markers(image, chart, 3, "grid");
-  expect_solid_lines(image, chart, 3, "grid");
-  for (std::size_t p = 0; p < 3; ++p) expect_reference_line(image, chart, p, "grid");
+  expect_chart_drawn(read_png(path), chart, 3, "grid");
 }
 
 TEST(PlotChart, SvgIsValidAndRendersTheSamePicture) {
@@ -145,12 +146,7 @@ TEST(PlotChart, SvgIsValidAndRendersTheSamePicture) {
   EXPECT_THAT(read_file(path), HasSubstr("2 series, GFLOP/s against L (log2 axis)</title>"));
   const fs::path png = dir / "chart_from_svg.png";
   ASSERT_EQ(run_tool("rsvg-convert -o " + quoted(png) + " " + quoted(path)), "");
-  const Image image = read_png(png);
-  ASSERT_EQ(image.width, chart.width());
-  ASSERT_EQ(image.height, chart.height());
-  expect_markers(image, chart, 1, "svg");
-  expect_solid_lines(image, chart, 1, "svg");
-  expect_reference_line(image, chart, 0, "svg");
+  expect_chart_drawn(read_png(png), chart, 1, "svg");
 }
 
 TEST(PlotChart, PdfOpensAtTheSameSize) {
