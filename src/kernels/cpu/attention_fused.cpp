@@ -1,7 +1,8 @@
 // The fused CPU kernel: for each (b, h, query block), the key tiles that the mask
 // leaves any allowed entry in, each as S = Q K^T, an online softmax step and
-// O = O alpha + P V; then O / l and lse = m + log l. The lanes are in
-// attention_fused_simd.cpp.
+// O = O alpha + P V; then O / l and lse = m + log l. Scores are kept in units of
+// log2 e (the scale folded into Q once, when it is packed), so that the softmax
+// takes 2^x, cheaper in lanes than e^x. The lanes are in attention_fused_simd.cpp.
 #include "kernels/cpu/attention_fused.hpp"
 
 #include <algorithm>
@@ -20,6 +21,8 @@ namespace attn::detail {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr double kLog2e = 1.4426950408889634074;  // scores in units of log2 e: e^s = 2^(s log2 e)
+constexpr double kLn2 = 0.69314718055994530942;
 constexpr std::int64_t kCacheLineFloats = 64 / sizeof(float);
 constexpr std::int64_t kTileCap = 256;      // Bc at most: the softmax step's row stays in L1
 constexpr std::int64_t kQueryRowCap = 64;   // Br at most: see fused_tiles
@@ -31,14 +34,14 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m *
 // The scratch of one worker, each buffer starting on a cache line.
 struct Scratch {
   hwy::AlignedFreeUniquePtr<float[]> memory;
-  float* q = nullptr;      // (Br, Dk), scaled
+  float* q = nullptr;      // (Br, Dk), times scale log2 e
   float* kt = nullptr;     // (Dk, ld_s): the key tile transposed
   float* v = nullptr;      // (Bc, ld_o)
   float* s = nullptr;      // (Br, ld_s): scores, then probabilities
   float* o = nullptr;      // (Br, ld_o): the unnormalised output
-  float* m = nullptr;      // (Br): running max
+  float* m = nullptr;      // (Br): running max, in units of log2 e
   float* l = nullptr;      // (Br): running sum of exp
-  float* alpha = nullptr;  // (Br): rescale of o for the current tile
+  float* alpha = nullptr;  // (Br): rescale of o for the current tile; after it, lse / ln 2
   std::vector<std::int64_t> lo, hi;  // (Br): each row's structurally allowed keys [lo, hi)
 };
 
@@ -143,7 +146,7 @@ class BlockTask {
   }
 
   void pack_queries() {
-    const float scale = static_cast<float>(p_.scale);
+    const auto scale = static_cast<float>(p_.scale * kLog2e);
     for (std::int64_t r = 0; r < rows_; ++r) {
       const float* q = p_.q + p_.q_stride.at(b_, h_, i0_ + r, 0);
       for (std::int64_t d = 0; d < p_.key_dim; ++d) w_.q[r * p_.key_dim + d] = scale * q[d * p_.q_stride.j];
@@ -191,7 +194,7 @@ class BlockTask {
         bool allowed = true;
         for (const MaskView::Dense& t : mask_.dense)
           allowed = allowed && t.data[t.stride.at(b_, h_, i, j)] == t.keep;
-        s[c] = allowed ? s[c] + static_cast<float>(mask_.bias(b_, h_, i, j)) : kNegInf;
+        s[c] = allowed ? s[c] + static_cast<float>(mask_.bias(b_, h_, i, j) * kLog2e) : kNegInf;
       }
     }
   }
@@ -228,7 +231,8 @@ class BlockTask {
     fused_pv(w_.s, plan_.ld_s, w_.v, plan_.ld_o, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
   }
 
-  // out = O / l, lse = m + log l; a row with nothing allowed (l = 0) is zeros, -inf.
+  // out = O / l, lse = (m + log2 l) ln 2; a row with nothing allowed (l = 0) is
+  // zeros, -inf. alpha keeps lse in units of log2 e for write_weights.
   void finish() {
     for (std::int64_t r = 0; r < rows_; ++r) {
       const float l = w_.l[r];
@@ -236,23 +240,24 @@ class BlockTask {
       const float inv = empty ? 0.0f : 1.0f / l;
       float* out = p_.out + p_.out_stride.at(b_, h_, i0_ + r, 0);
       for (std::int64_t d = 0; d < p_.value_dim; ++d) out[d * p_.out_stride.j] = w_.o[r * plan_.ld_o + d] * inv;
-      p_.lse[row0_ + r] = empty ? kNegInf : w_.m[r] + std::log(l);
+      w_.alpha[r] = empty ? kNegInf : w_.m[r] + std::log2(l);
+      p_.lse[row0_ + r] = static_cast<float>(w_.alpha[r] * kLn2);
     }
   }
 
-  // The exact normalised weights exp(s - lse) of the block's rows, recomputed
-  // from the saved lse; zeros where masked.
+  // The exact normalised weights 2^(s - lse / ln 2) of the block's rows,
+  // recomputed from the saved lse; zeros where masked.
   void write_weights() {
     const std::int64_t Lk = p_.keys;
     for (std::int64_t r = 0; r < rows_; ++r) std::fill_n(p_.weights + (row0_ + r) * Lk, Lk, 0.0f);
     for_each_tile([&](std::int64_t j0, std::int64_t cols) {
       scores(j0, cols);
       for (std::int64_t r = 0; r < rows_; ++r) {
-        const float lse = p_.lse[row0_ + r];
-        if (lse == kNegInf) continue;
+        const float lse2 = w_.alpha[r];
+        if (lse2 == kNegInf) continue;
         float* out = p_.weights + (row0_ + r) * Lk + j0;
         for (std::int64_t c = 0; c < cols; ++c) {
-          const float softmax = std::exp(w_.s[r * plan_.ld_s + c] - lse);
+          const float softmax = std::exp2(w_.s[r * plan_.ld_s + c] - lse2);
           const bool dropped = p_.dropout.p > 0.0 && !kept(r, j0 + c);
           out[c] = p_.weights_before_dropout || p_.dropout.p == 0.0 ? softmax
                    : dropped                                         ? 0.0f

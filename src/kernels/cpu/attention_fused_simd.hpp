@@ -25,8 +25,9 @@ void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, s
 void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,
                            std::int64_t depth, float* kt, std::int64_t ld);
 
-// The online-softmax step of one tile for each row r: m_new = max(m[r], max_j s[r, j]);
-// s[r, :] = exp(s[r, :] - m_new); alpha[r] = exp(m[r] - m_new); l[r] = l[r] alpha[r] +
+// The online-softmax step of one tile, in base 2 (scores come in units of log2 e,
+// so that 2^s is e^score), for each row r: m_new = max(m[r], max_j s[r, j]);
+// s[r, :] = 2^(s[r, :] - m_new); alpha[r] = 2^(m[r] - m_new); l[r] = l[r] alpha[r] +
 // sum_j s[r, j]; m[r] = m_new. A row with nothing allowed so far (m_new = -inf)
 // keeps m, l and gets zeros and alpha = 1; a row whose max is +inf or NaN gets
 // l = NaN, as 0/0 gives in the reference. s (rows, ld_s).
