@@ -47,7 +47,7 @@ const char* RunningTargetName() { return hwy::TargetName(HWY_TARGET); }
 // s[R rows, NV vectors] = q[R rows, depth] kt[depth, NV vectors].
 template <int R, int NV>
 HWY_INLINE void ScoresBlock(const float* HWY_RESTRICT q, std::int64_t ldq,
-                            const float* HWY_RESTRICT kt, float* HWY_RESTRICT s,
+                            const float* HWY_RESTRICT kt, std::int64_t ld_kt, float* HWY_RESTRICT s,
                             std::int64_t depth, std::int64_t ld_s) {
   const Df d;
   const std::int64_t N = LaneCount();
@@ -56,7 +56,7 @@ HWY_INLINE void ScoresBlock(const float* HWY_RESTRICT q, std::int64_t ldq,
     for (int c = 0; c < NV; ++c) acc[r][c] = hn::Zero(d);
   for (std::int64_t k = 0; k < depth; ++k) {
     Vf kv[NV];
-    for (int c = 0; c < NV; ++c) kv[c] = hn::LoadU(d, kt + k * ld_s + c * N);
+    for (int c = 0; c < NV; ++c) kv[c] = hn::LoadU(d, kt + k * ld_kt + c * N);
     for (int r = 0; r < R; ++r) {
       const Vf qb = hn::Set(d, q[r * ldq + k]);
       for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(qb, kv[c], acc[r][c]);
@@ -67,23 +67,23 @@ HWY_INLINE void ScoresBlock(const float* HWY_RESTRICT q, std::int64_t ldq,
 }
 
 template <int NV>
-HWY_INLINE void ScoresChunk(const float* q, std::int64_t ldq, const float* kt, float* s,
-                            std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
+HWY_INLINE void ScoresChunk(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt,
+                            float* s, std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
   std::int64_t r = 0;
   for (; r + kRowBlock <= rows; r += kRowBlock)
-    ScoresBlock<kRowBlock, NV>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
+    ScoresBlock<kRowBlock, NV>(q + r * ldq, ldq, kt, ld_kt, s + r * ld_s, depth, ld_s);
   for (; r + kRowBlockTail <= rows; r += kRowBlockTail)
-    ScoresBlock<kRowBlockTail, NV>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
-  for (; r < rows; ++r) ScoresBlock<1, NV>(q + r * ldq, ldq, kt, s + r * ld_s, depth, ld_s);
+    ScoresBlock<kRowBlockTail, NV>(q + r * ldq, ldq, kt, ld_kt, s + r * ld_s, depth, ld_s);
+  for (; r < rows; ++r) ScoresBlock<1, NV>(q + r * ldq, ldq, kt, ld_kt, s + r * ld_s, depth, ld_s);
 }
 
-void Scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
-            std::int64_t depth, std::int64_t ld_s) {
+void Scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
+            std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
   const std::int64_t N = LaneCount();
   std::int64_t c = 0;
   for (; c + kVecBlock * N <= ld_s; c += kVecBlock * N)
-    ScoresChunk<kVecBlock>(q, ldq, kt + c, s + c, rows, depth, ld_s);
-  if (c < ld_s) ScoresChunk<1>(q, ldq, kt + c, s + c, rows, depth, ld_s);
+    ScoresChunk<kVecBlock>(q, ldq, kt + c, ld_kt, s + c, rows, depth, ld_s);
+  if (c < ld_s) ScoresChunk<1>(q, ldq, kt + c, ld_kt, s + c, rows, depth, ld_s);
 }
 
 // kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
@@ -256,9 +256,9 @@ HWY_EXPORT(Pv);
 std::int64_t fused_lanes() { return HWY_DYNAMIC_DISPATCH(LaneCount)(); }
 const char* fused_target_name() { return HWY_DYNAMIC_DISPATCH(RunningTargetName)(); }
 
-void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
-                  std::int64_t depth, std::int64_t ld_s) {
-  HWY_DYNAMIC_DISPATCH(Scores)(q, ldq, kt, s, rows, depth, ld_s);
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
+                  std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
+  HWY_DYNAMIC_DISPATCH(Scores)(q, ldq, kt, ld_kt, s, rows, depth, ld_s);
 }
 
 void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,

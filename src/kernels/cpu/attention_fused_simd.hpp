@@ -16,9 +16,10 @@ std::int64_t fused_lanes();
 // The name of the Highway target that runs, such as "AVX2".
 const char* fused_target_name();
 
-// s = q kt: q (rows, depth) with row stride ldq, kt (depth, ld_s), s (rows, ld_s).
-void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
-                  std::int64_t depth, std::int64_t ld_s);
+// s = q kt: q (rows, depth) with row stride ldq, kt (depth, ld_s) with row stride
+// ld_kt >= ld_s, s (rows, ld_s).
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
+                  std::int64_t rows, std::int64_t depth, std::int64_t ld_s);
 
 // kt (depth, ld) = the transpose of k (cols, depth), whose rows are row_stride apart
 // and whose elements are contiguous; columns [cols, ld) of kt are zeroed.
