@@ -16,17 +16,19 @@ std::int64_t fused_lanes();
 // The name of the Highway target that runs, such as "AVX2".
 const char* fused_target_name();
 
-// s = q kt: q (rows, depth) with row stride ldq, kt (depth, ld_s), s (rows, ld_s).
-void fused_scores(const float* q, std::int64_t ldq, const float* kt, float* s, std::int64_t rows,
-                  std::int64_t depth, std::int64_t ld_s);
+// s = q kt: q (rows, depth) with row stride ldq, kt (depth, ld_s) with row stride
+// ld_kt >= ld_s, s (rows, ld_s).
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
+                  std::int64_t rows, std::int64_t depth, std::int64_t ld_s);
 
 // kt (depth, ld) = the transpose of k (cols, depth), whose rows are row_stride apart
 // and whose elements are contiguous; columns [cols, ld) of kt are zeroed.
 void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,
                            std::int64_t depth, float* kt, std::int64_t ld);
 
-// The online-softmax step of one tile for each row r: m_new = max(m[r], max_j s[r, j]);
-// s[r, :] = exp(s[r, :] - m_new); alpha[r] = exp(m[r] - m_new); l[r] = l[r] alpha[r] +
+// The online-softmax step of one tile, in base 2 (scores come in units of log2 e,
+// so that 2^s is e^score), for each row r: m_new = max(m[r], max_j s[r, j]);
+// s[r, :] = 2^(s[r, :] - m_new); alpha[r] = 2^(m[r] - m_new); l[r] = l[r] alpha[r] +
 // sum_j s[r, j]; m[r] = m_new. A row with nothing allowed so far (m_new = -inf)
 // keeps m, l and gets zeros and alpha = 1; a row whose max is +inf or NaN gets
 // l = NaN, as 0/0 gives in the reference. s (rows, ld_s).
