@@ -6,7 +6,6 @@
 //
 // Run one size per process for a peak-memory figure of that size alone: the peak
 // only grows within a process.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
@@ -18,6 +17,7 @@
 #include "attn/plot.hpp"
 #include "attn/rng.hpp"
 #include "attn/tensor.hpp"
+#include "support/measure.hpp"
 
 namespace {
 
@@ -37,16 +37,10 @@ attn::Tensor attention_like(std::int64_t length) {
   return w;
 }
 
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
-}
-
 void report(benchmark::State& state, std::int64_t length) {
   state.counters["cells/s"] = benchmark::Counter(static_cast<double>(length * length),
                                                  benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_rss_MB"] = peak_rss_mb();
+  state.counters["peak_rss_MB"] = static_cast<double>(attn::bench::peak_rss_bytes()) / (1 << 20);
 }
 
 // Block means and layout only: heatmaps() reads the matrix once.

@@ -22,7 +22,6 @@ namespace {
 struct HeatmapCommand {
   std::string input;                       // the .npy file
   std::string out;                         // empty: `input` with the extension .png
-  std::string titles, x_tokens, y_tokens;  // comma-separated lists
   std::string colormap = "viridis";        // a key of kColormaps
   float vmin = 0, vmax = 0;                // used only when given
   plot::HeatmapOptions plot;               // the options bound as they are
@@ -31,24 +30,8 @@ struct HeatmapCommand {
 const std::map<std::string, plot::Colormap> kColormaps = {{"viridis", plot::Colormap::viridis},
                                                           {"reds", plot::Colormap::reds}};
 
-// "a,b,c" -> {"a", "b", "c"}; "" -> {} (no labels).
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  if (text.empty()) return items;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = text.find(',', start);
-    items.push_back(text.substr(start, comma - start));
-    if (comma == std::string::npos) return items;
-    start = comma + 1;
-  }
-}
-
 void run_heatmap(const HeatmapCommand& command, bool has_vmin, bool has_vmax) {
   plot::HeatmapOptions options = command.plot;
-  options.titles = split_list(command.titles);
-  options.x_tokens = split_list(command.x_tokens);
-  options.y_tokens = split_list(command.y_tokens);
   options.colormap = kColormaps.at(command.colormap);  // the CLI checked the name
   if (has_vmin) options.vmin = command.vmin;
   if (has_vmax) options.vmax = command.vmax;
@@ -80,14 +63,17 @@ void add_heatmap_command(CLI::App& app, int& status) {
       ->capture_default_str();
   sub->add_option("--ylabel", command->plot.ylabel, "Label left of the first column")
       ->capture_default_str();
-  sub->add_option("--titles", command->titles,
+  sub->add_option("--titles", command->plot.titles,
                   "One title per panel, in row-major order, separated by commas")
+      ->delimiter(',')
       ->option_text("LIST");
-  sub->add_option("--x-tokens", command->x_tokens,
+  sub->add_option("--x-tokens", command->plot.x_tokens,
                   "Labels of the Lk key positions, separated by commas")
+      ->delimiter(',')
       ->option_text("LIST");
-  sub->add_option("--y-tokens", command->y_tokens,
+  sub->add_option("--y-tokens", command->plot.y_tokens,
                   "Labels of the Lq query positions, separated by commas")
+      ->delimiter(',')
       ->option_text("LIST");
   sub->add_option("--colormap", command->colormap, "viridis, or reds (d2l's)")
       ->check(CLI::IsMember(kColormaps))
