@@ -1,6 +1,7 @@
 // The whole public API of attn.
 #pragma once
 
+#include "attn/backward.hpp"
 #include "attn/error.hpp"
 #include "attn/explain.hpp"
 #include "attn/io.hpp"

@@ -1,9 +1,12 @@
 // The params structs of the kernels: pointers, sizes and strides, filled by an op
-// after validation. Kernels do not check their inputs.
+// after validation. Kernels do not check their inputs. A backward's params extend
+// its forward's (FlashAttention's Flash_bwd_params over Flash_fwd_params): the
+// backward reads what the forward read and wrote, and writes the gradients.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "attn/ops.hpp"
 #include "mask_view.hpp"
@@ -19,6 +22,13 @@ struct MaskedSoftmaxParams {
   const std::int64_t* lengths = nullptr;  // row r keeps lengths[r / rows_per_length]
   std::int64_t rows_per_length = 1;       // keys; null lengths keep every column
   MaskFill fill = MaskFill::neg_inf;
+};
+
+// dx of y = masked_softmax(x): reads y (`out`, the forward's output) and dy; x
+// itself is not needed.
+struct MaskedSoftmaxBackwardParams : MaskedSoftmaxParams {
+  const float* dy = nullptr;  // (rows, cols), contiguous
+  float* dx = nullptr;        // (rows, cols), contiguous
 };
 
 // Query heads per key/value head (grouped-query attention); 1 without heads.
@@ -68,6 +78,65 @@ struct AdditiveParams : AttentionParams {
 // The raw score of (b, h, i, j), before masking.
 using ScoreFn = std::function<double(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j)>;
 
+// ---- backward ----------------------------------------------------------------------
+//
+// The contract every attention backward shares (FlashAttention-2's), for a row
+// (b, h, i) with scores s_ij = score + bias (masked: the fill) and the forward's
+// saved out O_i and lse_i:
+//   P_ij  = exp(s_ij - lse_i)                 the softmax, recomputed from the saved lse;
+//                                             lse_i = -inf (nothing allowed): P = 0, the
+//                                             row adds nothing to any gradient
+//   m_ij  = keep(seed, row * Lk + j) / (1 - p), or 0: the forward's dropout, regenerated
+//   dP_ij = m_ij dO_i . v_j
+//   D_i   = rowsum(dO_i o O_i)  (= sum_j P_ij dP_ij, the saved out standing in for P)
+//   dS_ij = P_ij (dP_ij - D_i)                the gradient of the score s_ij
+//   dv_j += P_ij m_ij dO_i
+// and dS flows into the scoring function's inputs (q, k; or the additive
+// projections) and into each bias term, for allowed entries only (a masked score is
+// a constant). A fused backward stores D_i as a (B, Hq, Lq) float buffer in a pass
+// before its tiles; the reference computes it per row.
+
+// A bias term's gradient: the term's own shape, contiguous, addressed through the
+// term's broadcast strides over (B, H, Lq, Lk), so that entries the bias is
+// broadcast over accumulate into one element.
+struct BiasGrad {
+  float* data = nullptr;
+  Strides4 stride;
+  std::int64_t numel = 0;
+};
+
+// What every attention backward reads and writes beside its scoring function's
+// gradients.
+struct AttentionGradParams {
+  const float* dout = nullptr;  // (B, Hq, Lq, Dv)
+  Strides4 dout_stride;
+  float* dv = nullptr;           // (B, Hkv, Lk, Dv), contiguous
+  std::vector<BiasGrad> dbias;   // one per bias term of the mask, or none
+};
+
+// The gradient that the shared tail hands to a scoring function: dS_ij, the
+// gradient of the raw score of (b, h, i, j), for allowed entries.
+using ScoreGradFn =
+    std::function<void(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j, double ds)>;
+
+// Scaled dot-product attention backward: the forward's params (q, k, v, out, lse,
+// mask, dropout, fill, scale: out and lse are read) and the gradients.
+struct SdpaBackwardParams : SdpaParams {
+  AttentionGradParams grad;
+  float* dq = nullptr;  // (B, Hq, Lq, Dk), contiguous
+  float* dk = nullptr;  // (B, Hkv, Lk, Dk), contiguous
+};
+
+// Additive attention backward: the forward's params and the gradients.
+struct AdditiveBackwardParams : AdditiveParams {
+  AttentionGradParams grad;
+  float* dq = nullptr;    // (B, 1, Lq, Dq), contiguous
+  float* dk = nullptr;    // (B, 1, Lk, Dk), contiguous
+  float* dw_q = nullptr;  // (Hd, Dq), contiguous
+  float* dw_k = nullptr;  // (Hd, Dk), contiguous
+  float* dw_v = nullptr;  // (Hd), contiguous
+};
+
 // y = x W^T + b. x (rows, in) with row stride; weight (out, in) contiguous.
 struct LinearParams {
   const float* x = nullptr;
@@ -76,6 +145,14 @@ struct LinearParams {
   const float* bias = nullptr;    // (out) or null
   float* y = nullptr;             // (rows, out), contiguous
   std::int64_t rows = 0, in = 0, out = 0;
+};
+
+// dx = dy W, dW = dy^T x, db = sum_rows dy: reads x and weight (y is not read).
+struct LinearBackwardParams : LinearParams {
+  const float* dy = nullptr;  // (rows, out), contiguous
+  float* dx = nullptr;        // (rows, in), contiguous
+  float* dweight = nullptr;   // (out, in), contiguous
+  float* dbias = nullptr;     // (out), or null without a bias
 };
 
 }  // namespace attn::detail

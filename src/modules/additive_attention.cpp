@@ -23,7 +23,23 @@ Tensor AdditiveAttention::forward(const Tensor& queries, const Tensor& keys, con
   options.fill = fill;
   AttentionResult r = additive_attention(queries, keys, values, W_q.weight, W_k.weight, w_v.weight, options);
   attention_weights = r.weights;
+  saved_ = Saved{queries, keys, values, r.out, r.lse, options};
   return r.out;
+}
+
+AttentionModuleGrads AdditiveAttention::backward(const Tensor& grad_output) const {
+  if (!saved_)
+    detail::fail("AdditiveAttention.backward", "there is no forward to differentiate: call forward first");
+  const Saved& s = *saved_;
+  const AdditiveGrads g = additive_attention_backward(s.queries, s.keys, s.values, W_q.weight, W_k.weight,
+                                                      w_v.weight, s.out, s.lse, grad_output, s.options);
+  AttentionModuleGrads grads;
+  grads.query = g.dq;
+  grads.key = g.dk;
+  grads.value = g.dv;
+  // The order of named_parameters().
+  grads.params = {{"W_q.weight", g.dw_q}, {"W_k.weight", g.dw_k}, {"w_v.weight", g.dw_v}};
+  return grads;
 }
 
 NamedParameters AdditiveAttention::named_parameters() const {

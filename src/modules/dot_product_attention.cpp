@@ -19,7 +19,21 @@ Tensor DotProductAttention::forward(const Tensor& queries, const Tensor& keys, c
   options.fill = fill;
   AttentionResult r = scaled_dot_product_attention(queries, keys, values, options);
   attention_weights = r.weights;
+  saved_ = Saved{queries, keys, values, r.out, r.lse, options};
   return r.out;
+}
+
+AttentionModuleGrads DotProductAttention::backward(const Tensor& grad_output) const {
+  if (!saved_)
+    detail::fail("DotProductAttention.backward", "there is no forward to differentiate: call forward first");
+  const Saved& s = *saved_;
+  const AttentionGrads g =
+      scaled_dot_product_attention_backward(s.queries, s.keys, s.values, s.out, s.lse, grad_output, s.options);
+  AttentionModuleGrads grads;
+  grads.query = g.dq;
+  grads.key = g.dk;
+  grads.value = g.dv;
+  return grads;
 }
 
 }  // namespace attn

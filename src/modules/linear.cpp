@@ -13,7 +13,21 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool has_bia
   if (has_bias) bias = detail::uniform({out_features}, bound, rng);
 }
 
-Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
+Tensor Linear::forward(const Tensor& x) const {
+  saved_x_ = x;
+  return linear(x, weight, bias);
+}
+
+LinearModuleGrads Linear::backward(const Tensor& grad_output) const {
+  if (!saved_x_.defined())
+    detail::fail("Linear.backward", "there is no forward to differentiate: call forward first");
+  LinearGrads g = linear_backward(saved_x_, weight, grad_output, bias.defined());
+  LinearModuleGrads grads;
+  grads.input = g.dx;
+  grads.params.emplace_back("weight", g.dweight);
+  if (bias.defined()) grads.params.emplace_back("bias", g.dbias);
+  return grads;
+}
 
 NamedParameters Linear::named_parameters(const std::string& prefix) const {
   NamedParameters params{{prefix + "weight", weight}};

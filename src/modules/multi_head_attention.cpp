@@ -4,6 +4,7 @@
 
 #include "attn/modules.hpp"
 #include "modules/init.hpp"
+#include "modules/multi_head_widths.hpp"
 #include "ops/check.hpp"
 
 namespace attn {
@@ -12,20 +13,8 @@ namespace {
 
 constexpr std::string_view kOp = "MultiHeadAttention";
 
-// The widths of one configuration, with torch's defaults filled in.
-struct Widths {
-  std::int64_t embed, heads, query_in, key_in, value_in, qk_proj, v_proj;
-};
-
-Widths widths_of(const MultiHeadAttentionOptions& o) {
-  return {o.embed_dim,
-          o.num_heads,
-          o.qdim.value_or(o.embed_dim),
-          o.kdim.value_or(o.embed_dim),
-          o.vdim.value_or(o.embed_dim),
-          o.qk_proj_dim.value_or(o.embed_dim),
-          o.v_proj_dim.value_or(o.embed_dim)};
-}
+using detail::Widths;
+using detail::widths_of;
 
 // (B, S, P) -> (B, S + extra, P) with rows appended by `fill_extra`.
 template <class T, class F>
@@ -195,6 +184,7 @@ MultiHeadResult MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   MultiHeadResult result;
   result.output = options_.out_proj ? linear(concat, out_proj_weight, out_proj_bias, fo.kernel) : concat;
   if (!batched) result.output = result.output.reshape({L, result.output.size(-1)});
+  saved_ = Saved{query, key, value, q, k, v, concat, r.lse, so, fo.kernel, batched, S, result.output.shape()};
   if (fo.need_weights) {
     Tensor weights = r.weights;  // (B, H, L, Sx)
     if (fo.average_attn_weights) {

@@ -1,12 +1,11 @@
 // linear: y = x W^T + b over the last axis of x.
-#include <algorithm>
 #include <cstdint>
-#include <limits>
 
 #include "attn/ops.hpp"
 #include "kernels/cpu/linear_blas.hpp"
 #include "kernels/reference/reference.hpp"
 #include "ops/check.hpp"
+#include "ops/linear_rows.hpp"
 
 namespace attn {
 
@@ -30,15 +29,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Kernel 
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
   Tensor out = Tensor::empty(out_shape);
-  Tensor rows_view;
-  // BLAS rows need unit column stride and a row stride of at least in_features
-  // (so broadcast rows, stride 0, are copied).
-  if (auto strides = detail::reshape_strides(x.shape(), x.strides(), {rows, in_features});
-      strides && (*strides)[1] == 1 && (rows == 1 || (*strides)[0] >= in_features)) {
-    rows_view = Tensor::wrap(x.data(), {rows, in_features}, *strides);
-  } else {
-    rows_view = x.contiguous().reshape({rows, in_features});
-  }
+  const Tensor rows_view = detail::linear_rows(x, rows, in_features);
   const Tensor w = weight.contiguous();
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor{};
 
@@ -52,11 +43,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Kernel 
   p.rows = rows;
   p.in = in_features;
   p.out = out_features;
-  // BLAS takes 32-bit sizes; anything larger goes through the reference loops.
-  constexpr std::int64_t kBlasMax = std::numeric_limits<std::int32_t>::max();
-  const bool fits_blas = rows <= kBlasMax && in_features <= kBlasMax && out_features <= kBlasMax &&
-                         p.x_row_stride <= kBlasMax;
-  if (kernel == Kernel::reference || !fits_blas) {
+  if (kernel == Kernel::reference || !detail::fits_blas(rows, in_features, out_features, p.x_row_stride)) {
     detail::linear_reference(p);
   } else {
     detail::linear_blas(p);

@@ -1,4 +1,4 @@
-// y = x W^T + b through OpenBLAS sgemm (float accumulation).
+// y = x W^T + b and its backward through OpenBLAS sgemm (float accumulation).
 #pragma once
 
 #include "kernels/params.hpp"
@@ -6,5 +6,8 @@
 namespace attn::detail {
 
 void linear_blas(const LinearParams& p);
+// dx = dy W and dW = dy^T x as two sgemm; db = column sums of dy. The op zeroes
+// the gradients first, so empty reductions leave them zero.
+void linear_backward_blas(const LinearBackwardParams& p);
 
 }  // namespace attn::detail

@@ -5,12 +5,10 @@
 #include "kernels/reference/reference.hpp"
 
 namespace attn::detail {
-namespace {
 
-// rows (B, 1, L, D) projected by w (Hd, D) into (B, L, Hd), in double.
-std::vector<double> project(const float* x, const Strides4& stride, std::int64_t batch,
-                            std::int64_t len, std::int64_t dim, const float* w,
-                            std::int64_t hidden) {
+std::vector<double> additive_projection(const float* x, const Strides4& stride, std::int64_t batch,
+                                        std::int64_t len, std::int64_t dim, const float* w,
+                                        std::int64_t hidden) {
   std::vector<double> out(static_cast<std::size_t>(batch * len * hidden));
   for (std::int64_t b = 0; b < batch; ++b)
     for (std::int64_t l = 0; l < len; ++l)
@@ -23,11 +21,11 @@ std::vector<double> project(const float* x, const Strides4& stride, std::int64_t
   return out;
 }
 
-}  // namespace
-
 void additive_attention_reference(const AdditiveParams& p) {
-  const std::vector<double> qp = project(p.q, p.q_stride, p.batch, p.queries, p.query_dim, p.w_q, p.hidden);
-  const std::vector<double> kp = project(p.k, p.k_stride, p.batch, p.keys, p.key_dim, p.w_k, p.hidden);
+  const std::vector<double> qp =
+      additive_projection(p.q, p.q_stride, p.batch, p.queries, p.query_dim, p.w_q, p.hidden);
+  const std::vector<double> kp =
+      additive_projection(p.k, p.k_stride, p.batch, p.keys, p.key_dim, p.w_k, p.hidden);
   attend_reference(p, [&](std::int64_t b, std::int64_t, std::int64_t i, std::int64_t j) {
     const double* q = &qp[(b * p.queries + i) * p.hidden];
     const double* k = &kp[(b * p.keys + j) * p.hidden];

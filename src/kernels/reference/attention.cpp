@@ -42,15 +42,18 @@ void attend_reference(const AttentionParams& p, const ScoreFn& score) {
   }
 }
 
+double sdpa_score(const SdpaParams& p, std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) {
+  const float* q = p.q + p.q_stride.at(b, h, i, 0);
+  const float* k = p.k + p.k_stride.at(b, h / kv_group(p.q_heads, p.kv_heads), j, 0);
+  double dot = 0.0;
+  for (std::int64_t d = 0; d < p.key_dim; ++d)
+    dot += static_cast<double>(q[d * p.q_stride.j]) * k[d * p.k_stride.j];
+  return p.scale * dot;
+}
+
 void sdpa_reference(const SdpaParams& p) {
-  const std::int64_t group = kv_group(p.q_heads, p.kv_heads);
-  attend_reference(p, [&p, group](std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) {
-    const float* q = p.q + p.q_stride.at(b, h, i, 0);
-    const float* k = p.k + p.k_stride.at(b, h / group, j, 0);
-    double dot = 0.0;
-    for (std::int64_t d = 0; d < p.key_dim; ++d)
-      dot += static_cast<double>(q[d * p.q_stride.j]) * k[d * p.k_stride.j];
-    return p.scale * dot;
+  attend_reference(p, [&p](std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) {
+    return sdpa_score(p, b, h, i, j);
   });
 }
 

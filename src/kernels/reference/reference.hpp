@@ -3,6 +3,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include "kernels/params.hpp"
 
@@ -22,5 +23,23 @@ void additive_attention_reference(const AdditiveParams& p);
 // weighted sum of values.
 void attend_reference(const AttentionParams& p, const ScoreFn& score);
 void linear_reference(const LinearParams& p);
+
+// The raw score scale * q[b, h, i] . k[b, h / group, j], in double.
+double sdpa_score(const SdpaParams& p, std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j);
+// Rows (B, 1, L, D) of x projected by w (Hd, D): (B, L, Hd) in double.
+std::vector<double> additive_projection(const float* x, const Strides4& stride, std::int64_t batch,
+                                        std::int64_t len, std::int64_t dim, const float* w,
+                                        std::int64_t hidden);
+
+// ---- backward: each inverts its forward above, line by line ----
+void masked_softmax_backward_reference(const MaskedSoftmaxBackwardParams& p);
+void sdpa_backward_reference(const SdpaBackwardParams& p);
+void additive_attention_backward_reference(const AdditiveBackwardParams& p);
+// The part shared by all scoring functions: P from the saved lse, dropout, dv,
+// D_i and dS (params.hpp states the contract); hands dS of every allowed entry to
+// `score_grad` and adds it to each bias term's gradient.
+void attend_backward_reference(const AttentionParams& p, const AttentionGradParams& g,
+                               const ScoreFn& score, const ScoreGradFn& score_grad);
+void linear_backward_reference(const LinearBackwardParams& p);
 
 }  // namespace attn::detail
