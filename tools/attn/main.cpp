@@ -9,6 +9,7 @@
 #include "demo_command.hpp"
 #include "explain_command.hpp"
 #include "heatmap_command.hpp"
+#include "train_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"attn: exact attention mechanisms in C++"};
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   attn::tools::add_demo_command(app, status);
   attn::tools::add_explain_command(app, status);
   attn::tools::add_heatmap_command(app, status);
+  attn::tools::add_train_command(app, status);
 
   try {
     app.parse(argc, argv);
