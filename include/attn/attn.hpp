@@ -11,5 +11,6 @@
 #include "attn/plot_chart.hpp"
 #include "attn/plot_network.hpp"
 #include "attn/rng.hpp"
+#include "attn/safetensors.hpp"
 #include "attn/tensor.hpp"
 #include "attn/threads.hpp"
