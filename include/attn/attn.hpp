@@ -12,5 +12,7 @@
 #include "attn/plot_chart.hpp"
 #include "attn/plot_network.hpp"
 #include "attn/rng.hpp"
+#include "attn/safetensors.hpp"
+#include "attn/state_dict.hpp"
 #include "attn/tensor.hpp"
 #include "attn/threads.hpp"

@@ -25,37 +25,9 @@ bool is_ident(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || is_digit(c);
 }
 
-// Position of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no
-// surrogates, nothing above U+10FFFF), or npos.
-std::size_t invalid_utf8_at(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
-    if (c < 0x80) len = 1;
-    else if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) len = 3, lo = 0xA0;
-    else if (c >= 0xE1 && c <= 0xEC) len = 3;
-    else if (c == 0xED) len = 3, hi = 0x9F;
-    else if (c >= 0xEE && c <= 0xEF) len = 3;
-    else if (c == 0xF0) len = 4, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) len = 4, hi = 0x8F;
-    else return i;
-    if (len > s.size() - i) return i;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
 class HeaderParser {
  public:
-  HeaderParser(std::string_view text, int major, const NpySource& source)
+  HeaderParser(std::string_view text, int major, const Source& source)
       : text_(text), major_(major), source_(source) {}
 
   NpyHeader parse() {
@@ -197,12 +169,12 @@ class HeaderParser {
   std::string_view text_;
   std::size_t pos_ = 0;
   int major_;
-  const NpySource& source_;
+  const Source& source_;
 };
 
 }  // namespace
 
-NpyHeader parse_npy_header(std::string_view text, int major, const NpySource& source) {
+NpyHeader parse_npy_header(std::string_view text, int major, const Source& source) {
   if (major < 3) {
     for (std::size_t i = 0; i < text.size(); ++i)
       if (static_cast<unsigned char>(text[i]) >= 0x80)

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "attn/tensor.hpp"
-#include "io/npy_source.hpp"
+#include "io/source.hpp"
 
 namespace attn::io {
 
@@ -22,6 +22,6 @@ struct NpyHeader {
 // either quote. Refused: unknown, missing or duplicate keys, escapes in strings,
 // values of the wrong type, negative sizes, non-ASCII bytes before version 3 (which
 // allows UTF-8). Throws attn::Error through `source`.
-NpyHeader parse_npy_header(std::string_view text, int major, const NpySource& source);
+NpyHeader parse_npy_header(std::string_view text, int major, const Source& source);
 
 }  // namespace attn::io

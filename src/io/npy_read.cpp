@@ -22,7 +22,7 @@
 #include "attn/io.hpp"
 #include "io/npy_dtype.hpp"
 #include "io/npy_header.hpp"
-#include "io/npy_source.hpp"
+#include "io/source.hpp"
 
 namespace attn::io {
 namespace {
@@ -36,7 +36,7 @@ struct CloseFile {
 using FilePtr = std::unique_ptr<std::FILE, CloseFile>;
 
 // Elements of `shape`: 0 when any size is 0, else the product, which must fit int64.
-std::int64_t element_count(const Shape& shape, const NpySource& source) {
+std::int64_t element_count(const Shape& shape, const Source& source) {
   if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   std::int64_t n = 1;
   for (std::int64_t s : shape)
@@ -55,7 +55,7 @@ struct Preamble {
 };
 
 Preamble parse_preamble(std::span<const std::uint8_t> start, std::size_t total,
-                        const NpySource& source) {
+                        const Source& source) {
   if (total == 0) source.fail("not a .npy file: the file is empty");
   const std::size_t magic_seen = std::min(start.size(), std::size(kMagic));
   if (!std::equal(start.begin(), start.begin() + static_cast<std::ptrdiff_t>(magic_seen), kMagic))
@@ -91,13 +91,13 @@ Preamble parse_preamble(std::span<const std::uint8_t> start, std::size_t total,
 // What the header says, checked against the `total` bytes of the input.
 struct Layout {
   NpyHeader header;
-  NpyDtype dtype;
+  ElementType dtype;
   std::int64_t numel = 0;
   std::size_t data_offset = 0, data_bytes = 0;
 };
 
 Layout parse_layout(const Preamble& preamble, std::string_view header_text, std::size_t total,
-                    const NpySource& source) {
+                    const Source& source) {
   Layout l;
   l.header = parse_npy_header(header_text, preamble.major, source);
   l.dtype = parse_npy_dtype(l.header.descr, source);
@@ -137,20 +137,20 @@ Tensor decode(const Layout& l, ReadData&& read_data) {
   return column_major.permute(order).clone();
 }
 
-Tensor parse(std::span<const std::uint8_t> bytes, const NpySource& source) {
+Tensor parse(std::span<const std::uint8_t> bytes, const Source& source) {
   const Preamble preamble = parse_preamble(bytes.first(std::min<std::size_t>(bytes.size(), 12)),
                                            bytes.size(), source);
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + preamble.header_offset,
                               preamble.header_length);
   const Layout l = parse_layout(preamble, text, bytes.size(), source);
   return decode(l, [&](float* out, std::size_t count) {
-    decode_npy_data(l.dtype, bytes.data() + l.data_offset, count, out);
+    decode_elements(l.dtype, bytes.data() + l.data_offset, count, out);
   });
 }
 
 // Reads `n` bytes at the file's position into `out`, or fails naming what it read.
 void read_exactly(std::FILE* file, void* out, std::size_t n, std::string_view what,
-                  const NpySource& source) {
+                  const Source& source) {
   errno = 0;
   const std::size_t got = std::fread(out, 1, n, file);
   if (got != n)
@@ -160,7 +160,7 @@ void read_exactly(std::FILE* file, void* out, std::size_t n, std::string_view wh
 
 // A file of `size` bytes, read header first, then converted in 1 MiB pieces straight
 // into the tensor: the peak memory is the tensor, not the file plus the tensor.
-Tensor read_regular_file(std::FILE* file, std::size_t size, const NpySource& source) {
+Tensor read_regular_file(std::FILE* file, std::size_t size, const Source& source) {
   std::uint8_t start[12] = {};
   const std::size_t start_bytes = std::min(size, sizeof start);
   read_exactly(file, start, start_bytes, "preamble", source);
@@ -183,14 +183,14 @@ Tensor read_regular_file(std::FILE* file, std::size_t size, const NpySource& sou
     for (std::size_t done = 0; done < count;) {
       const std::size_t n = std::min(per_piece, count - done);
       read_exactly(file, piece.data(), n * l.dtype.size, "data", source);
-      decode_npy_data(l.dtype, piece.data(), n, out + done);
+      decode_elements(l.dtype, piece.data(), n, out + done);
       done += n;
     }
   });
 }
 
 // Anything else (a pipe, /proc): read to the end, then parse the bytes.
-Tensor read_stream(std::FILE* file, const NpySource& source) {
+Tensor read_stream(std::FILE* file, const Source& source) {
   constexpr std::size_t kChunk = std::size_t{1} << 20;
   std::vector<std::uint8_t> bytes;
   while (true) {
@@ -208,7 +208,7 @@ Tensor read_stream(std::FILE* file, const NpySource& source) {
 }  // namespace
 
 Tensor read_npy(const std::string& path) {
-  const NpySource source{"read_npy", path};
+  const Source source{"read_npy", path};
   errno = 0;
   FilePtr file(std::fopen(path.c_str(), "rb"));
   if (!file) source.fail(fmt::format("cannot open the file: {}", std::strerror(errno)));
@@ -219,7 +219,7 @@ Tensor read_npy(const std::string& path) {
 }
 
 Tensor parse_npy(std::span<const std::uint8_t> bytes, std::string_view source) {
-  return parse(bytes, NpySource{"parse_npy", source});
+  return parse(bytes, Source{"parse_npy", source});
 }
 
 }  // namespace attn::io

@@ -3,13 +3,10 @@
 #include <fmt/format.h>
 
 #include <bit>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <memory>
 
 #include "attn/io.hpp"
-#include "io/npy_source.hpp"
+#include "io/file_bytes.hpp"
+#include "io/source.hpp"
 
 namespace attn::io {
 namespace {
@@ -29,7 +26,7 @@ std::string python_tuple(const Shape& shape) {
   return shape_str(shape);
 }
 
-std::vector<std::uint8_t> serialize(const Tensor& t, const NpySource& source) {
+std::vector<std::uint8_t> serialize(const Tensor& t, const Source& source) {
   if (!t.defined()) source.fail("the tensor is undefined (no shape, no storage)");
   std::string header =
       fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': {}, }}", python_tuple(t.shape()));
@@ -66,31 +63,15 @@ std::vector<std::uint8_t> serialize(const Tensor& t, const NpySource& source) {
   return bytes;
 }
 
-struct CloseFile {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
 }  // namespace
 
 std::vector<std::uint8_t> serialize_npy(const Tensor& t) {
-  return serialize(t, NpySource{"serialize_npy", "tensor"});
+  return serialize(t, Source{"serialize_npy", "tensor"});
 }
 
 void write_npy(const std::string& path, const Tensor& t) {
-  const NpySource source{"write_npy", path};
-  const std::vector<std::uint8_t> bytes = serialize(t, source);
-  errno = 0;
-  std::unique_ptr<std::FILE, CloseFile> file(std::fopen(path.c_str(), "wb"));
-  if (!file) source.fail(fmt::format("cannot open the file for writing: {}", std::strerror(errno)));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file.get()) == bytes.size();
-  const int write_errno = errno;
-  const bool closed = std::fclose(file.release()) == 0;
-  if (!written || !closed) {
-    const int error = written ? errno : write_errno;
-    // A truncated .npy file would read back as an error at best; leave none.
-    std::remove(path.c_str());
-    source.fail(fmt::format("cannot write the file: {}", std::strerror(error)));
-  }
+  const Source source{"write_npy", path};
+  write_file(path, serialize(t, source), source);
 }
 
 }  // namespace attn::io

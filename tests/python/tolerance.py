@@ -17,6 +17,12 @@ a softmax, y = sum_k t_k, is within gamma_n sum_k |t_k| elementwise, so within
 (n * condition + 1) * u norm-wise: gamma_n times the condition
 ||sum_k |t_k||| / ||y|| (1 when no term cancels another) and the rounding of the
 result (float_sum_budget, as attn::test::float_sum_budget).
+
+Weights that travel through a safetensors file add no error: F32 tensors are copied
+bit for bit, and F64, F16 and BF16 tensors holding values of the module's float32
+parameters (or rounded to 16 bits first, in both torch and the file) convert exactly
+(WEIGHT_FILE_ERROR). A module loaded from a file therefore keeps the budget of its
+forward.
 """
 
 import numpy as np
@@ -24,6 +30,7 @@ import numpy as np
 EPS_F32 = float(np.finfo(np.float32).eps)
 UNIT_ROUNDOFF = EPS_F32 / 2
 SOFTMAX_GAIN = 16
+WEIGHT_FILE_ERROR = 0.0
 
 
 def float_chain_budget(*reduction_lengths, gain=SOFTMAX_GAIN):
@@ -49,6 +56,14 @@ def mha_budgets(embed_dim, num_heads, S, kdim=None, vdim=None, add_bias_kv=False
     keys = S + int(add_bias_kv) + int(add_zero_attn)
     return (float_chain_budget(widest_input, head_dim, keys, keys, E),
             float_chain_budget(widest_input, head_dim, keys, num_heads))
+
+
+def attention_module_budget(input_width, head_dim, keys, out_width=0):
+    """Output budget of a multi-head module with its own widths (the tutorials' modules:
+    d2l's MultiHeadAttention, the Transformer tutorial's, Self_Attention): the chain of
+    mha_budgets, the in-projection over the widest input, the head dim, the keys twice
+    and the output projection over out_width (0 when the module has none)."""
+    return float_chain_budget(input_width, head_dim, keys, keys, out_width)
 
 
 def relative_error(got, want):
