@@ -56,9 +56,14 @@ the argument.)";
     }
   });
 
+  py::options options;  // signatures in the docstrings, as in the other files
+  options.disable_function_signatures();
   m.def(
       "manual_seed", [](std::uint64_t seed) { seed_stream() = attn::Rng(seed); }, "seed"_a,
-      R"(Restarts the stream that seeds dropout and parameter initialisation, as
+      R"(manual_seed(seed)
+--
+
+Restarts the stream that seeds dropout and parameter initialisation, as
 torch.manual_seed does for torch's.)");
 
   register_ops(m);

@@ -76,14 +76,20 @@ void def_mode(py::class_<Object>& cls) {
            self.cast<Object&>().module.train(mode);
            return self;
          },
-         "mode"_a = true, "Training mode (dropout on) or, with mode=False, evaluation mode; returns self.")
+         "mode"_a = true, R"(train(self, mode=True)
+--
+
+Training mode (dropout on) or, with mode=False, evaluation mode; returns self.)")
       .def(
           "eval",
           [](py::object self) {
             self.cast<Object&>().module.eval();
             return self;
           },
-          "Evaluation mode (dropout off); returns self.")
+          R"(eval(self)
+--
+
+Evaluation mode (dropout off); returns self.)")
       .def_property(
           "training", [](const Object& o) { return o.module.training(); },
           [](Object& o, bool on) { o.module.train(on); }, "True in training mode (the default, as in torch).");
@@ -102,21 +108,33 @@ void def_parameter(py::class_<Object>& cls, const char* name, Tensor MultiHeadAt
 template <class Object, class Params>
 void def_parameter_access(py::class_<Object>& cls, const char* module_name, Params named) {
   cls.def("named_parameters", [named](const Object& o) { return named_parameter_list(named(o)); },
-          "[(name, array)] with torch's names; each array is a view of the parameter.")
+          R"(named_parameters(self)
+--
+
+[(name, array)] with torch's names; each array is a view of the parameter.)")
       .def("parameters", [named](const Object& o) { return parameter_list(named(o)); },
-           "The parameters' arrays (views), in named_parameters' order.")
+           R"(parameters(self)
+--
+
+The parameters' arrays (views), in named_parameters' order.)")
       .def("state_dict", [named](const Object& o) { return state_dict(named(o)); },
-           "{name: array}: torch's names, each array a view of the parameter.")
+           R"(state_dict(self)
+--
+
+{name: array}: torch's names, each array a view of the parameter.)")
       .def(
           "load_state_dict",
           [named, module_name](const Object& o, py::handle state, bool strict) {
             return load_state_dict(named(o), state, strict, module_name);
           },
           "state_dict"_a, "strict"_a = true,
-          R"(Copies {name: array} into the parameters of those names (any real dtype,
-converted to float32), all or none. strict: missing or unexpected keys are
-errors, as in torch; a shape mismatch always is. Raises attn.Error with torch's
-text; returns (missing_keys, unexpected_keys).)");
+          R"(load_state_dict(self, state_dict, strict=True)
+--
+
+Copies {name: array} into the parameters of those names (any real dtype,
+converted to float32); nothing when it raises. strict: missing or unexpected
+keys are errors, as in torch; a shape mismatch always is. Raises attn.Error
+with torch's text; returns (missing_keys, unexpected_keys).)");
 }
 
 py::tuple mha_forward(MultiheadAttentionObject& self, py::handle query, py::handle key, py::handle value,
@@ -162,15 +180,18 @@ py::object d2l_forward(Object& self, std::string_view op, py::handle queries, py
 std::string bool_str(bool b) { return b ? "True" : "False"; }
 
 void register_linear(py::module_& m) {
-  py::class_<Linear>(m, "Linear", R"(nn.Linear: y = x @ weight^T + bias.
+  py::class_<Linear> cls(m, "Linear", R"(nn.Linear: y = x @ weight^T + bias.
 
 weight (out_features, in_features), bias (out_features) or None; initialised as
-torch's, U(-1/sqrt(in_features), 1/sqrt(in_features)), from attn.manual_seed's stream.)")
-      .def(py::init([](std::int64_t in_features, std::int64_t out_features, bool bias) {
+torch's, U(-1/sqrt(in_features), 1/sqrt(in_features)), from attn.manual_seed's stream.)");
+  cls.def(py::init([](std::int64_t in_features, std::int64_t out_features, bool bias) {
              Rng rng(next_seed());
              return Linear(in_features, out_features, bias, rng);
            }),
-           "in_features"_a, "out_features"_a, "bias"_a = true)
+           "in_features"_a, "out_features"_a, "bias"_a = true, R"(__init__(self, in_features, out_features, bias=True)
+--
+
+)")
       .def(
           "forward",
           [](const Linear& l, py::handle input) {
@@ -182,9 +203,16 @@ torch's, U(-1/sqrt(in_features), 1/sqrt(in_features)), from attn.manual_seed's s
             }
             return to_numpy(y);
           },
-          "input"_a, "input (..., in_features) float32 -> (..., out_features).")
+          "input"_a, R"(forward(self, input)
+--
+
+input (..., in_features) float32 -> (..., out_features).)")
       .def(
-          "__call__", [](py::object self, py::handle input) { return self.attr("forward")(input); }, "input"_a)
+          "__call__", [](py::object self, py::handle input) { return self.attr("forward")(input); }, "input"_a,
+          R"(__call__(self, input)
+--
+
+forward(input).)")
       .def_property_readonly("in_features", [](const Linear& l) { return l.weight.size(1); })
       .def_property_readonly("out_features", [](const Linear& l) { return l.weight.size(0); })
       .def_property(
@@ -195,19 +223,11 @@ torch's, U(-1/sqrt(in_features), 1/sqrt(in_features)), from attn.manual_seed's s
           "bias", [](const Linear& l) { return to_numpy(l.bias); },
           [](Linear& l, py::handle value) { assign_parameter(l.bias, value, "Linear", "bias"); },
           "(out_features) or None, a view of the parameter; assigning copies the values in.")
-      .def("named_parameters", [](const Linear& l) { return named_parameter_list(l.named_parameters()); })
-      .def("parameters", [](const Linear& l) { return parameter_list(l.named_parameters()); })
-      .def("state_dict", [](const Linear& l) { return state_dict(l.named_parameters()); })
-      .def(
-          "load_state_dict",
-          [](const Linear& l, py::handle state, bool strict) {
-            return load_state_dict(l.named_parameters(), state, strict, "Linear");
-          },
-          "state_dict"_a, "strict"_a = true)
       .def("__repr__", [](const Linear& l) {
         return "Linear(in_features=" + std::to_string(l.weight.size(1)) +
                ", out_features=" + std::to_string(l.weight.size(0)) + ", bias=" + bool_str(l.bias.defined()) + ")";
       });
+  def_parameter_access(cls, "Linear", [](const Linear& l) { return l.named_parameters(); });
 }
 
 void register_multihead_attention(py::module_& m) {
@@ -238,9 +258,13 @@ module starts in training mode, as torch's: call eval() to turn dropout off.)");
             return std::make_unique<Object>(o);
           }),
           "embed_dim"_a, "num_heads"_a, "dropout"_a = 0.0, "bias"_a = true, "add_bias_kv"_a = false,
-          "add_zero_attn"_a = false, "kdim"_a = py::none(), "vdim"_a = py::none(), "batch_first"_a = false);
+          "add_zero_attn"_a = false, "kdim"_a = py::none(), "vdim"_a = py::none(), "batch_first"_a = false,
+          R"(__init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None, batch_first=False)
+--
 
-  const char* forward_doc = R"(Attention of query over key and value, as torch's forward.
+)");
+
+  const std::string forward_doc = R"(Attention of query over key and value, as torch's forward.
 
 query (L, N, E), key (S, N, kdim), value (S, N, vdim), float32; (N, L, E) and
 so on with batch_first; (L, E), (S, kdim), (S, vdim) unbatched.
@@ -256,8 +280,13 @@ add_zero_attn append. A query with no key left gets zero weights, never NaN.)";
   const auto forward_args = std::make_tuple("query"_a, "key"_a, "value"_a, "key_padding_mask"_a = py::none(),
                                             "need_weights"_a = true, "attn_mask"_a = py::none(),
                                             "average_attn_weights"_a = true, "is_causal"_a = false);
-  std::apply([&](auto... args) { cls.def("forward", &mha_forward, args..., forward_doc); }, forward_args);
-  std::apply([&](auto... args) { cls.def("__call__", &mha_forward, args..., forward_doc); }, forward_args);
+  for (const char* name : {"forward", "__call__"}) {
+    // Signature lines for inspect.signature, which then reads as torch's.
+    const std::string doc = std::string(name) +
+                            "(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, "
+                            "average_attn_weights=True, is_causal=False)\n--\n\n" + forward_doc;
+    std::apply([&](auto... args) { cls.def(name, &mha_forward, args..., doc.c_str()); }, forward_args);
+  }
 
   def_mode(cls);
   def_parameter(cls, "in_proj_weight", &MultiHeadAttention::in_proj_weight);
@@ -302,21 +331,30 @@ W_q (Linear query_size -> num_hiddens), W_k (key_size -> num_hiddens), w_v
 (num_hiddens -> 1), no biases. attention_weights: the last forward's softmax
 (before dropout), as d2l keeps it. Starts in training mode.)");
   cls.def(py::init<std::int64_t, std::int64_t, std::int64_t, double>(), "key_size"_a, "query_size"_a,
-          "num_hiddens"_a, "dropout"_a = 0.0)
+          "num_hiddens"_a, "dropout"_a = 0.0, R"(__init__(self, key_size, query_size, num_hiddens, dropout=0.0)
+--
+
+)")
       .def(
           "forward",
           [](Object& self, py::handle queries, py::handle keys, py::handle values, py::handle valid_lens) {
             return d2l_forward(self, "AdditiveAttention.forward", queries, keys, values, valid_lens);
           },
           "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(),
-          R"(queries (B, Lq, query_size), keys (B, Lk, key_size), values (B, Lk, Dv), float32;
+          R"(forward(self, queries, keys, values, valid_lens=None)
+--
+
+queries (B, Lq, query_size), keys (B, Lk, key_size), values (B, Lk, Dv), float32;
 valid_lens None, (B) or (B, Lq) integers -> (B, Lq, Dv).)")
       .def(
           "__call__",
           [](py::object self, py::handle q, py::handle k, py::handle v, py::handle lens) {
             return self.attr("forward")(q, k, v, lens);
           },
-          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none())
+          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(), R"(__call__(self, queries, keys, values, valid_lens=None)
+--
+
+forward(queries, keys, values, valid_lens).)")
       .def_property_readonly(
           "attention_weights", [](const Object& o) { return to_numpy(o.module.attention_weights); },
           "(B, Lq, Lk) of the last forward, before dropout; None before the first.")
@@ -337,21 +375,30 @@ void register_dot_product_attention(py::module_& m) {
 softmax(queries @ keys^T / sqrt(d)) with valid_lens (masked_softmax), dropout,
 then @ values. attention_weights: the last forward's softmax (before dropout).
 Starts in training mode.)");
-  cls.def(py::init<double>(), "dropout"_a = 0.0)
+  cls.def(py::init<double>(), "dropout"_a = 0.0, R"(__init__(self, dropout=0.0)
+--
+
+)")
       .def(
           "forward",
           [](Object& self, py::handle queries, py::handle keys, py::handle values, py::handle valid_lens) {
             return d2l_forward(self, "DotProductAttention.forward", queries, keys, values, valid_lens);
           },
           "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(),
-          R"(queries (B, Lq, d), keys (B, Lk, d), values (B, Lk, Dv), float32; valid_lens
+          R"(forward(self, queries, keys, values, valid_lens=None)
+--
+
+queries (B, Lq, d), keys (B, Lk, d), values (B, Lk, Dv), float32; valid_lens
 None, (B) or (B, Lq) integers -> (B, Lq, Dv).)")
       .def(
           "__call__",
           [](py::object self, py::handle q, py::handle k, py::handle v, py::handle lens) {
             return self.attr("forward")(q, k, v, lens);
           },
-          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none())
+          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(), R"(__call__(self, queries, keys, values, valid_lens=None)
+--
+
+forward(queries, keys, values, valid_lens).)")
       .def_property_readonly(
           "attention_weights", [](const Object& o) { return to_numpy(o.module.attention_weights); },
           "(B, Lq, Lk) of the last forward, before dropout; None before the first.")
@@ -362,6 +409,10 @@ None, (B) or (B, Lq) integers -> (B, Lq, Dv).)")
 }  // namespace
 
 void register_modules(py::module_& m) {
+  // Each docstring starts with its signature in torch's spelling, which
+  // inspect.signature and help() read, instead of pybind11's typed one.
+  py::options options;
+  options.disable_function_signatures();
   register_linear(m);
   register_multihead_attention(m);
   register_additive_attention(m);

@@ -135,10 +135,15 @@ py::object masked_softmax_d2l(py::handle x, py::handle valid_lens) {
 }  // namespace
 
 void register_ops(py::module_& m) {
+  py::options options;  // the signatures are the docstrings' first lines, in torch's spelling
+  options.disable_function_signatures();
   m.def("scaled_dot_product_attention", &sdpa, "query"_a, "key"_a, "value"_a,
-        "attn_mask"_a = py::none(), "dropout_p"_a = 0.0, "is_causal"_a = false,
+        "attn_mask"_a = py::none(), "dropout_p"_a = 0.0, "is_causal"_a = false, py::kw_only(),
         "scale"_a = py::none(), "enable_gqa"_a = false,
-        R"(softmax(query @ key^T * scale + mask) @ value, as torch.nn.functional's.
+        R"(scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False)
+--
+
+softmax(query @ key^T * scale + mask) @ value, as torch.nn.functional's.
 
 query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev), float32.
 The dims before the last two are batch dims, the last of them the heads
@@ -150,14 +155,18 @@ attn_mask broadcasts to the weights' (..., L, S): bool keeps the True entries
 (True takes part), float32 is added to the scores (-inf blocks). is_causal
 keeps key j <= query i (top-left aligned). Given both, both apply (torch
 refuses the pair). A query row with no key left gets zeros, never NaN.
-scale defaults to 1 / sqrt(E). dropout_p drops weights with probability p and
-scales the rest by 1 / (1 - p), whether or not a module is training, as torch
-does; the draws follow attn.manual_seed.
+scale and enable_gqa are keyword-only, as in torch; scale defaults to
+1 / sqrt(E). dropout_p drops weights with probability p and scales the rest
+by 1 / (1 - p), whether or not a module is training, as torch does; the draws
+follow attn.manual_seed.
 
 Inputs are read in place, with their strides, no copy.)");
 
   m.def("masked_softmax", &masked_softmax_d2l, "X"_a, "valid_lens"_a = py::none(),
-        R"(d2l's masked_softmax: softmax over the last axis of X, keeping the first
+        R"(masked_softmax(X, valid_lens=None)
+--
+
+d2l's masked_softmax: softmax over the last axis of X, keeping the first
 valid_lens[...] entries of each row.
 
 X (B, L, S) float32 (any rank >= 1) -> X's shape. valid_lens: None, (B) (one

@@ -13,6 +13,7 @@ Linear is a float sum over in_features, float_sum_budget with the sums'
 condition measured in float64.
 """
 
+import inspect
 import math
 import zlib
 
@@ -74,6 +75,33 @@ def test_multihead_attention_takes_torch_positional_order_and_strided_inputs():
                              True, c.attn_mask.numpy(), False)
     assert relative_error(out, c.want_output.numpy()) <= c.budgets[0]
     assert relative_error(weights, c.want_weights.numpy()) <= c.budgets[1]
+
+
+def parameters(function, leave_out=("self", "device", "dtype", "kwargs")):
+    """(name, kind, default) of each parameter: a signature without the annotations."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()
+            if p.name not in leave_out]
+
+
+def test_signatures_are_torchs():
+    assert parameters(attn.MultiheadAttention) == parameters(torch.nn.MultiheadAttention)
+    assert parameters(attn.Linear) == parameters(torch.nn.Linear)
+    # torch 2 adds is_causal=False to torch 1.13's forward
+    is_causal = ("is_causal", inspect.Parameter.POSITIONAL_OR_KEYWORD, False)
+    torch_forward = parameters(torch.nn.MultiheadAttention.forward) + [is_causal]
+    assert parameters(attn.MultiheadAttention.forward) == torch_forward
+    assert parameters(attn.MultiheadAttention(8, 2)) == torch_forward, "a call is a forward"
+    for method in ("train", "eval", "state_dict", "load_state_dict", "named_parameters", "parameters"):
+        got = [p[0] for p in parameters(getattr(attn.MultiheadAttention, method))]
+        want = [p[0] for p in parameters(getattr(torch.nn.Module, method))]
+        assert got == want[:len(got)], method  # torch's extra arguments (prefix, recurse, ...) come last
+
+
+def test_d2l_signatures_are_d2ls():
+    for ours, theirs in [(attn.AdditiveAttention, D2lAdditiveAttention),
+                         (attn.DotProductAttention, D2lDotProductAttention)]:
+        assert [p[0] for p in parameters(ours)] == [p[0] for p in parameters(theirs)]
+        assert [p[0] for p in parameters(ours.forward)] == [p[0] for p in parameters(theirs.forward)]
 
 
 def test_multihead_attention_fully_masked_rows_give_the_output_bias_not_nan():

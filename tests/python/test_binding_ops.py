@@ -12,6 +12,7 @@ kernel, fused_attention_budget(E, S); masked_softmax runs the reference kernel
 (double accumulation, one rounding), REFERENCE_BUDGET.
 """
 
+import inspect
 import math
 import threading
 import time
@@ -115,9 +116,26 @@ def test_sdpa_positional_arguments_follow_torch():
     gen = np.random.default_rng(1)
     q, k, v = randn(gen, 2, 5, 8), randn(gen, 2, 6, 8), randn(gen, 2, 6, 8)
     mask = gen.random((5, 6)) > 0.5
-    got = attn.scaled_dot_product_attention(q, k, v, mask, 0.0, True, 0.25)
+    got = attn.scaled_dot_product_attention(q, k, v, mask, 0.0, True, scale=0.25)
     want = sdpa_oracle(q, k, v, mask, is_causal=True, scale=0.25)
     assert relative_error(got, want) <= fused_attention_budget(8, 6)
+    with pytest.raises(TypeError):  # scale and enable_gqa are keyword-only, as in torch
+        attn.scaled_dot_product_attention(q, k, v, mask, 0.0, True, 0.25)
+
+
+def parameters(function):
+    """(name, kind, default) of each parameter: a signature without the annotations."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+def test_signatures_are_torchs_and_d2ls():
+    # torch 1.13 has no scaled_dot_product_attention; this is torch 2's signature.
+    def torch_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None,
+                   enable_gqa=False):
+        pass
+
+    assert parameters(attn.scaled_dot_product_attention) == parameters(torch_sdpa)
+    assert [p[0] for p in parameters(attn.masked_softmax)] == [p[0] for p in parameters(d2l_masked_softmax)]
 
 
 def test_sdpa_fully_masked_rows_are_zero_not_nan():
