@@ -57,9 +57,7 @@ BasicTensor<T> view_of(py::array a) {
   return BasicTensor<T>::wrap(data, std::move(shape), std::move(strides), keep_alive(std::move(a)));
 }
 
-char dtype_kind(py::handle obj) {
-  return py::reinterpret_borrow<py::array>(obj).dtype().kind();
-}
+char dtype_kind(py::handle obj) { return py::reinterpret_borrow<py::array>(obj).dtype().kind(); }
 
 }  // namespace
 
@@ -87,9 +85,9 @@ IndexTensor index_array(py::handle obj, std::string_view op, std::string_view na
   const char kind = dtype_kind(a);
   // An empty sequence reads as float64; it holds no length either way.
   const bool empty = py::reinterpret_borrow<py::array>(a).size() == 0;
-  if (kind != 'i' && kind != 'u' && !empty)
-    type_error(op, name, "must hold integers, got " + type_name(a));
-  return view_of<std::int64_t>(py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a));
+  if (kind != 'i' && kind != 'u' && !empty) type_error(op, name, "must hold integers, got " + type_name(a));
+  return view_of<std::int64_t>(
+      py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a));
 }
 
 MaskTensor mask_array(py::handle obj, std::string_view op, std::string_view name) {

@@ -45,7 +45,8 @@ the argument.)";
 
   const py::tuple bases = py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError));
   error_type = PyErr_NewExceptionWithDoc(
-      "attn.Error", "Bad input to attn: a shape, size or value; the message names the argument.", bases.ptr(), nullptr);
+      "attn.Error", "Bad input to attn: a shape, size or value; the message names the argument.", bases.ptr(),
+      nullptr);
   if (error_type == nullptr) throw py::error_already_set();
   m.add_object("Error", py::handle(error_type));
   py::register_exception_translator([](std::exception_ptr p) {

@@ -92,7 +92,8 @@ Training mode (dropout on) or, with mode=False, evaluation mode; returns self.)"
 Evaluation mode (dropout off); returns self.)")
       .def_property(
           "training", [](const Object& o) { return o.module.training(); },
-          [](Object& o, bool on) { o.module.train(on); }, "True in training mode (the default, as in torch).");
+          [](Object& o, bool on) { o.module.train(on); },
+          "True in training mode (the default, as in torch).");
 }
 
 // A parameter attribute: reading gives a view of the parameter (None when this
@@ -101,24 +102,29 @@ template <class Object>
 void def_parameter(py::class_<Object>& cls, const char* name, Tensor MultiHeadAttention::*member) {
   cls.def_property(
       name, [member](const Object& o) { return to_numpy(o.module.*member); },
-      [member, name](Object& o, py::handle value) { assign_parameter(o.module.*member, value, "MultiheadAttention", name); });
+      [member, name](Object& o, py::handle value) {
+        assign_parameter(o.module.*member, value, "MultiheadAttention", name);
+      });
 }
 
 // state_dict, load_state_dict, named_parameters and parameters over named_parameters().
 template <class Object, class Params>
 void def_parameter_access(py::class_<Object>& cls, const char* module_name, Params named) {
-  cls.def("named_parameters", [named](const Object& o) { return named_parameter_list(named(o)); },
-          R"(named_parameters(self)
+  cls.def(
+         "named_parameters", [named](const Object& o) { return named_parameter_list(named(o)); },
+         R"(named_parameters(self)
 --
 
 [(name, array)] with torch's names; each array is a view of the parameter.)")
-      .def("parameters", [named](const Object& o) { return parameter_list(named(o)); },
-           R"(parameters(self)
+      .def(
+          "parameters", [named](const Object& o) { return parameter_list(named(o)); },
+          R"(parameters(self)
 --
 
 The parameters' arrays (views), in named_parameters' order.)")
-      .def("state_dict", [named](const Object& o) { return state_dict(named(o)); },
-           R"(state_dict(self)
+      .def(
+          "state_dict", [named](const Object& o) { return state_dict(named(o)); },
+          R"(state_dict(self)
 --
 
 {name: array}: torch's names, each array a view of the parameter.)")
@@ -185,10 +191,11 @@ void register_linear(py::module_& m) {
 weight (out_features, in_features), bias (out_features) or None; initialised as
 torch's, U(-1/sqrt(in_features), 1/sqrt(in_features)), from attn.manual_seed's stream.)");
   cls.def(py::init([](std::int64_t in_features, std::int64_t out_features, bool bias) {
-             Rng rng(next_seed());
-             return Linear(in_features, out_features, bias, rng);
-           }),
-           "in_features"_a, "out_features"_a, "bias"_a = true, R"(__init__(self, in_features, out_features, bias=True)
+            Rng rng(next_seed());
+            return Linear(in_features, out_features, bias, rng);
+          }),
+          "in_features"_a, "out_features"_a, "bias"_a = true,
+          R"(__init__(self, in_features, out_features, bias=True)
 --
 
 )")
@@ -208,7 +215,8 @@ torch's, U(-1/sqrt(in_features), 1/sqrt(in_features)), from attn.manual_seed's s
 
 input (..., in_features) float32 -> (..., out_features).)")
       .def(
-          "__call__", [](py::object self, py::handle input) { return self.attr("forward")(input); }, "input"_a,
+          "__call__", [](py::object self, py::handle input) { return self.attr("forward")(input); },
+          "input"_a,
           R"(__call__(self, input)
 --
 
@@ -225,7 +233,8 @@ forward(input).)")
           "(out_features) or None, a view of the parameter; assigning copies the values in.")
       .def("__repr__", [](const Linear& l) {
         return "Linear(in_features=" + std::to_string(l.weight.size(1)) +
-               ", out_features=" + std::to_string(l.weight.size(0)) + ", bias=" + bool_str(l.bias.defined()) + ")";
+               ", out_features=" + std::to_string(l.weight.size(0)) + ", bias=" + bool_str(l.bias.defined()) +
+               ")";
       });
   def_parameter_access(cls, "Linear", [](const Linear& l) { return l.named_parameters(); });
 }
@@ -241,25 +250,26 @@ out_proj.weight (E, E), out_proj.bias (E). Absent ones are None. Reading one
 gives a view of the parameter; assigning one copies the values in. Initialised
 as torch's (xavier_uniform, zero biases), from attn.manual_seed's stream. The
 module starts in training mode, as torch's: call eval() to turn dropout off.)");
-  cls.def(py::init([](std::int64_t embed_dim, std::int64_t num_heads, double dropout, bool bias,
-                      bool add_bias_kv, bool add_zero_attn, std::optional<std::int64_t> kdim,
-                      std::optional<std::int64_t> vdim, bool batch_first) {
-            MultiHeadAttentionOptions o;
-            o.embed_dim = embed_dim;
-            o.num_heads = num_heads;
-            o.dropout = dropout;
-            o.bias = bias;
-            o.add_bias_kv = add_bias_kv;
-            o.add_zero_attn = add_zero_attn;
-            o.kdim = kdim;
-            o.vdim = vdim;
-            o.batch_first = batch_first;
-            o.seed = next_seed();
-            return std::make_unique<Object>(o);
-          }),
-          "embed_dim"_a, "num_heads"_a, "dropout"_a = 0.0, "bias"_a = true, "add_bias_kv"_a = false,
-          "add_zero_attn"_a = false, "kdim"_a = py::none(), "vdim"_a = py::none(), "batch_first"_a = false,
-          R"(__init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None, batch_first=False)
+  cls.def(
+      py::init([](std::int64_t embed_dim, std::int64_t num_heads, double dropout, bool bias, bool add_bias_kv,
+                  bool add_zero_attn, std::optional<std::int64_t> kdim, std::optional<std::int64_t> vdim,
+                  bool batch_first) {
+        MultiHeadAttentionOptions o;
+        o.embed_dim = embed_dim;
+        o.num_heads = num_heads;
+        o.dropout = dropout;
+        o.bias = bias;
+        o.add_bias_kv = add_bias_kv;
+        o.add_zero_attn = add_zero_attn;
+        o.kdim = kdim;
+        o.vdim = vdim;
+        o.batch_first = batch_first;
+        o.seed = next_seed();
+        return std::make_unique<Object>(o);
+      }),
+      "embed_dim"_a, "num_heads"_a, "dropout"_a = 0.0, "bias"_a = true, "add_bias_kv"_a = false,
+      "add_zero_attn"_a = false, "kdim"_a = py::none(), "vdim"_a = py::none(), "batch_first"_a = false,
+      R"(__init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None, batch_first=False)
 --
 
 )");
@@ -282,9 +292,11 @@ add_zero_attn append. A query with no key left gets zero weights, never NaN.)";
                                             "average_attn_weights"_a = true, "is_causal"_a = false);
   for (const char* name : {"forward", "__call__"}) {
     // Signature lines for inspect.signature, which then reads as torch's.
-    const std::string doc = std::string(name) +
-                            "(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, "
-                            "average_attn_weights=True, is_causal=False)\n--\n\n" + forward_doc;
+    const std::string doc =
+        std::string(name) +
+        "(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None, "
+        "average_attn_weights=True, is_causal=False)\n--\n\n" +
+        forward_doc;
     std::apply([&](auto... args) { cls.def(name, &mha_forward, args..., doc.c_str()); }, forward_args);
   }
 
@@ -297,16 +309,21 @@ add_zero_attn append. A query with no key left gets zero weights, never NaN.)";
   def_parameter(cls, "bias_k", &MultiHeadAttention::bias_k);
   def_parameter(cls, "bias_v", &MultiHeadAttention::bias_v);
   cls.def_property_readonly(
-      "out_proj", [](const Object& o) { return linear_over(o.module.out_proj_weight, o.module.out_proj_bias); },
+      "out_proj",
+      [](const Object& o) { return linear_over(o.module.out_proj_weight, o.module.out_proj_bias); },
       "The output projection as a Linear whose weight (E, E) and bias (E) are this module's.");
-  def_parameter_access(cls, "MultiheadAttention", [](const Object& o) { return o.module.named_parameters(); });
+  def_parameter_access(cls, "MultiheadAttention",
+                       [](const Object& o) { return o.module.named_parameters(); });
 
   const auto& opt = [](const Object& o) -> const MultiHeadAttentionOptions& { return o.module.options(); };
   cls.def_property_readonly("embed_dim", [opt](const Object& o) { return opt(o).embed_dim; })
-      .def_property_readonly("kdim", [opt](const Object& o) { return opt(o).kdim.value_or(opt(o).embed_dim); })
-      .def_property_readonly("vdim", [opt](const Object& o) { return opt(o).vdim.value_or(opt(o).embed_dim); })
+      .def_property_readonly("kdim",
+                             [opt](const Object& o) { return opt(o).kdim.value_or(opt(o).embed_dim); })
+      .def_property_readonly("vdim",
+                             [opt](const Object& o) { return opt(o).vdim.value_or(opt(o).embed_dim); })
       .def_property_readonly("num_heads", [opt](const Object& o) { return opt(o).num_heads; })
-      .def_property_readonly("head_dim", [opt](const Object& o) { return opt(o).embed_dim / opt(o).num_heads; })
+      .def_property_readonly("head_dim",
+                             [opt](const Object& o) { return opt(o).embed_dim / opt(o).num_heads; })
       .def_property_readonly("dropout", [opt](const Object& o) { return opt(o).dropout; })
       .def_property_readonly("batch_first", [opt](const Object& o) { return opt(o).batch_first; })
       .def_property_readonly("add_zero_attn", [opt](const Object& o) { return opt(o).add_zero_attn; })
@@ -314,10 +331,13 @@ add_zero_attn append. A query with no key left gets zero weights, never NaN.)";
       .def("__repr__", [opt](const Object& o) {
         const MultiHeadAttentionOptions& x = opt(o);
         return "MultiheadAttention(embed_dim=" + std::to_string(x.embed_dim) +
-               ", num_heads=" + std::to_string(x.num_heads) + ", dropout=" + py::repr(py::float_(x.dropout)).cast<std::string>() +
+               ", num_heads=" + std::to_string(x.num_heads) +
+               ", dropout=" + py::repr(py::float_(x.dropout)).cast<std::string>() +
                ", bias=" + bool_str(x.bias) + ", add_bias_kv=" + bool_str(x.add_bias_kv) +
-               ", add_zero_attn=" + bool_str(x.add_zero_attn) + ", kdim=" + std::to_string(x.kdim.value_or(x.embed_dim)) +
-               ", vdim=" + std::to_string(x.vdim.value_or(x.embed_dim)) + ", batch_first=" + bool_str(x.batch_first) + ")";
+               ", add_zero_attn=" + bool_str(x.add_zero_attn) +
+               ", kdim=" + std::to_string(x.kdim.value_or(x.embed_dim)) +
+               ", vdim=" + std::to_string(x.vdim.value_or(x.embed_dim)) +
+               ", batch_first=" + bool_str(x.batch_first) + ")";
       });
 }
 
@@ -331,7 +351,8 @@ W_q (Linear query_size -> num_hiddens), W_k (key_size -> num_hiddens), w_v
 (num_hiddens -> 1), no biases. attention_weights: the last forward's softmax
 (before dropout), as d2l keeps it. Starts in training mode.)");
   cls.def(py::init<std::int64_t, std::int64_t, std::int64_t, double>(), "key_size"_a, "query_size"_a,
-          "num_hiddens"_a, "dropout"_a = 0.0, R"(__init__(self, key_size, query_size, num_hiddens, dropout=0.0)
+          "num_hiddens"_a, "dropout"_a = 0.0,
+          R"(__init__(self, key_size, query_size, num_hiddens, dropout=0.0)
 --
 
 )")
@@ -351,7 +372,8 @@ valid_lens None, (B) or (B, Lq) integers -> (B, Lq, Dv).)")
           [](py::object self, py::handle q, py::handle k, py::handle v, py::handle lens) {
             return self.attr("forward")(q, k, v, lens);
           },
-          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(), R"(__call__(self, queries, keys, values, valid_lens=None)
+          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(),
+          R"(__call__(self, queries, keys, values, valid_lens=None)
 --
 
 forward(queries, keys, values, valid_lens).)")
@@ -359,12 +381,16 @@ forward(queries, keys, values, valid_lens).)")
           "attention_weights", [](const Object& o) { return to_numpy(o.module.attention_weights); },
           "(B, Lq, Lk) of the last forward, before dropout; None before the first.")
       .def_property_readonly(
-          "W_q", [](Object& o) -> Linear& { return o.module.W_q; }, py::return_value_policy::reference_internal)
+          "W_q", [](Object& o) -> Linear& { return o.module.W_q; },
+          py::return_value_policy::reference_internal)
       .def_property_readonly(
-          "W_k", [](Object& o) -> Linear& { return o.module.W_k; }, py::return_value_policy::reference_internal)
+          "W_k", [](Object& o) -> Linear& { return o.module.W_k; },
+          py::return_value_policy::reference_internal)
       .def_property_readonly(
-          "w_v", [](Object& o) -> Linear& { return o.module.w_v; }, py::return_value_policy::reference_internal)
-      .def_property_readonly("dropout", [](const Object& o) { return o.module.dropout; }, "The dropout probability.");
+          "w_v", [](Object& o) -> Linear& { return o.module.w_v; },
+          py::return_value_policy::reference_internal)
+      .def_property_readonly(
+          "dropout", [](const Object& o) { return o.module.dropout; }, "The dropout probability.");
   def_mode(cls);
   def_parameter_access(cls, "AdditiveAttention", [](const Object& o) { return o.module.named_parameters(); });
 }
@@ -395,14 +421,16 @@ None, (B) or (B, Lq) integers -> (B, Lq, Dv).)")
           [](py::object self, py::handle q, py::handle k, py::handle v, py::handle lens) {
             return self.attr("forward")(q, k, v, lens);
           },
-          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(), R"(__call__(self, queries, keys, values, valid_lens=None)
+          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(),
+          R"(__call__(self, queries, keys, values, valid_lens=None)
 --
 
 forward(queries, keys, values, valid_lens).)")
       .def_property_readonly(
           "attention_weights", [](const Object& o) { return to_numpy(o.module.attention_weights); },
           "(B, Lq, Lk) of the last forward, before dropout; None before the first.")
-      .def_property_readonly("dropout", [](const Object& o) { return o.module.dropout; }, "The dropout probability.");
+      .def_property_readonly(
+          "dropout", [](const Object& o) { return o.module.dropout; }, "The dropout probability.");
   def_mode(cls);
 }
 

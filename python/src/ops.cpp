@@ -38,47 +38,52 @@ BasicTensor<T> as_bhld(const BasicTensor<T>& t) {
 // Torch's rules for query (..., Hq, L, E), key (..., H, S, E), value (..., H, S, Ev):
 // the same batch dims, and the same heads unless enable_gqa lets Hq be a multiple of H.
 void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, bool enable_gqa) {
-  const std::string shapes = "query " + q.shape_string() + ", key " + k.shape_string() +
-                             ", value " + v.shape_string();
+  const std::string shapes =
+      "query " + q.shape_string() + ", key " + k.shape_string() + ", value " + v.shape_string();
   if (q.rank() < 2 || k.rank() != q.rank() || v.rank() != q.rank())
-    value_error(kSdpa, "query, key and value must have the same number of dims, at least 2: "
-                       "(..., L, E), (..., S, E), (..., S, Ev); got " + shapes);
+    value_error(kSdpa,
+                "query, key and value must have the same number of dims, at least 2: "
+                "(..., L, E), (..., S, E), (..., S, Ev); got " +
+                    shapes);
   if (k.size(-1) != q.size(-1))
     value_error(kSdpa, "key must have query's embedding size E = " + std::to_string(q.size(-1)) +
                            " in its last dim; got " + shapes);
   if (v.size(-2) != k.size(-2))
-    value_error(kSdpa, "value must have key's length S = " + std::to_string(k.size(-2)) +
-                           " in dim -2; got " + shapes);
+    value_error(kSdpa, "value must have key's length S = " + std::to_string(k.size(-2)) + " in dim -2; got " +
+                           shapes);
   // Dim -3 is the heads of 4-D inputs, and of 3-D ones under enable_gqa; the dims
   // before it are batch dims, which must match.
   const bool has_heads = q.rank() >= 4 || (q.rank() == 3 && enable_gqa);
   const Shape batch = drop_last(q.shape(), has_heads ? 3 : 2);
   for (const auto& [name, t] : {std::pair{"key", &k}, std::pair{"value", &v}})
     if (drop_last(t->shape(), has_heads ? 3 : 2) != batch)
-      value_error(kSdpa, std::string(name) + " must have query's batch dims " + shape_str(batch) +
-                             "; got " + shapes);
+      value_error(
+          kSdpa, std::string(name) + " must have query's batch dims " + shape_str(batch) + "; got " + shapes);
   if (!has_heads) return;
   if (v.size(-3) != k.size(-3))
-    value_error(kSdpa, "value must have key's " + std::to_string(k.size(-3)) + " heads in dim -3; got " + shapes);
+    value_error(kSdpa,
+                "value must have key's " + std::to_string(k.size(-3)) + " heads in dim -3; got " + shapes);
   const std::int64_t hq = q.size(-3), hkv = k.size(-3);
   if (hq == hkv) return;
   if (!enable_gqa)
     value_error(kSdpa, "key and value have " + std::to_string(hkv) + " heads in dim -3, query " +
-                           std::to_string(hq) + "; enable_gqa=True lets query heads be a multiple "
-                           "of key/value heads; got " + shapes);
+                           std::to_string(hq) +
+                           "; enable_gqa=True lets query heads be a multiple "
+                           "of key/value heads; got " +
+                           shapes);
   if (hkv == 0 || hq % hkv != 0)
     value_error(kSdpa, "with enable_gqa, query heads (" + std::to_string(hq) +
-                           ") must be a multiple of key/value heads (" + std::to_string(hkv) +
-                           "); got " + shapes);
+                           ") must be a multiple of key/value heads (" + std::to_string(hkv) + "); got " +
+                           shapes);
 }
 
 // attn_mask broadcast to the weights' (..., L, S), then as (B, H, L, S).
 template <class T>
 BasicTensor<T> mask_as_bhls(const BasicTensor<T>& m, const Shape& weights) {
   const auto fail = [&] {
-    value_error(kSdpa, "attn_mask " + m.shape_string() +
-                           " must broadcast to the attention weights' shape (..., L, S) = " +
-                           shape_str(weights));
+    value_error(kSdpa,
+                "attn_mask " + m.shape_string() +
+                    " must broadcast to the attention weights' shape (..., L, S) = " + shape_str(weights));
   };
   if (m.rank() > static_cast<std::int64_t>(weights.size())) fail();
   BasicTensor<T> expanded;
@@ -90,8 +95,8 @@ BasicTensor<T> mask_as_bhls(const BasicTensor<T>& m, const Shape& weights) {
   return as_bhld(expanded);
 }
 
-py::object sdpa(py::handle query, py::handle key, py::handle value, py::handle attn_mask,
-                double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa) {
+py::object sdpa(py::handle query, py::handle key, py::handle value, py::handle attn_mask, double dropout_p,
+                bool is_causal, std::optional<double> scale, bool enable_gqa) {
   const Tensor q = float_array(query, kSdpa, "query");
   const Tensor k = float_array(key, kSdpa, "key");
   const Tensor v = float_array(value, kSdpa, "value");
@@ -137,10 +142,11 @@ py::object masked_softmax_d2l(py::handle x, py::handle valid_lens) {
 void register_ops(py::module_& m) {
   py::options options;  // the signatures are the docstrings' first lines, in torch's spelling
   options.disable_function_signatures();
-  m.def("scaled_dot_product_attention", &sdpa, "query"_a, "key"_a, "value"_a,
-        "attn_mask"_a = py::none(), "dropout_p"_a = 0.0, "is_causal"_a = false, py::kw_only(),
-        "scale"_a = py::none(), "enable_gqa"_a = false,
-        R"(scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False)
+  m.def(
+      "scaled_dot_product_attention", &sdpa, "query"_a, "key"_a, "value"_a, "attn_mask"_a = py::none(),
+      "dropout_p"_a = 0.0, "is_causal"_a = false, py::kw_only(), "scale"_a = py::none(),
+      "enable_gqa"_a = false,
+      R"(scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False)
 --
 
 softmax(query @ key^T * scale + mask) @ value, as torch.nn.functional's.

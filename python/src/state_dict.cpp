@@ -15,9 +15,9 @@ namespace {
 // torch's IncompatibleKeys(missing_keys, unexpected_keys). Created once and never
 // destroyed: a Python object must not outlive the interpreter in a C++ static.
 py::object incompatible_keys_type() {
-  static const auto* type = new py::object(py::module_::import("collections")
-                                               .attr("namedtuple")("IncompatibleKeys",
-                                                                   py::make_tuple("missing_keys", "unexpected_keys")));
+  static const auto* type = new py::object(
+      py::module_::import("collections")
+          .attr("namedtuple")("IncompatibleKeys", py::make_tuple("missing_keys", "unexpected_keys")));
   return *type;
 }
 
@@ -39,7 +39,8 @@ py::object load_state_dict(const NamedParameters& params, py::handle state_dict,
                            std::string_view module) {
   if (!py::isinstance<py::dict>(state_dict) &&
       !py::isinstance(state_dict, py::module_::import("collections.abc").attr("Mapping")))
-    type_error("load_state_dict", "state_dict", "must be a mapping of names to arrays, got " + type_name(state_dict));
+    type_error("load_state_dict", "state_dict",
+               "must be a mapping of names to arrays, got " + type_name(state_dict));
   const py::dict state(py::reinterpret_borrow<py::object>(state_dict));
 
   std::vector<std::string> missing, unexpected, mismatches;
@@ -52,8 +53,9 @@ py::object load_state_dict(const NamedParameters& params, py::handle state_dict,
     }
     const Tensor values = float_values(state[key], "load_state_dict", name);
     if (values.shape() != param.shape()) {
-      mismatches.push_back("size mismatch for " + name + ": copying a param with shape " + values.shape_string() +
-                           " from checkpoint, the shape in current model is " + param.shape_string() + ".");
+      mismatches.push_back("size mismatch for " + name + ": copying a param with shape " +
+                           values.shape_string() + " from checkpoint, the shape in current model is " +
+                           param.shape_string() + ".");
       continue;
     }
     copies.emplace_back(param, values);
@@ -61,12 +63,14 @@ py::object load_state_dict(const NamedParameters& params, py::handle state_dict,
   for (const auto& item : state) {
     const std::string key = py::str(item.first).cast<std::string>();
     bool known = false;
-    for (const auto& entry : params) known = known || (py::isinstance<py::str>(item.first) && entry.first == key);
+    for (const auto& entry : params)
+      known = known || (py::isinstance<py::str>(item.first) && entry.first == key);
     if (!known) unexpected.push_back(key);
   }
 
   std::vector<std::string> errors;
-  if (strict && !missing.empty()) errors.push_back("Missing key(s) in state_dict: " + quoted_list(missing) + ". ");
+  if (strict && !missing.empty())
+    errors.push_back("Missing key(s) in state_dict: " + quoted_list(missing) + ". ");
   if (strict && !unexpected.empty())
     errors.push_back("Unexpected key(s) in state_dict: " + quoted_list(unexpected) + ". ");
   errors.insert(errors.end(), mismatches.begin(), mismatches.end());

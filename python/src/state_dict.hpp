@@ -27,7 +27,6 @@ py::object load_state_dict(const NamedParameters& params, py::handle state_dict,
 
 // `module.name = value`: value's numbers copied into the parameter, whose shape
 // they must have.
-void assign_parameter(const Tensor& param, py::handle value, std::string_view module,
-                      std::string_view name);
+void assign_parameter(const Tensor& param, py::handle value, std::string_view module, std::string_view name);
 
 }  // namespace attn::python
