@@ -333,26 +333,52 @@ std::vector<float> flat_result(const AttentionResult& r) {
 
 TEST(AttentionDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
   Rng rng(31);
-  // 9 query blocks of 64 per head, 2 heads sharing a key/value head.
+  // 9 query blocks of 64 per head, 2 heads sharing a key/value head: 36 blocks,
+  // which one thread takes 4 to a task and two threads 2 to a task
+  // (fused_blocks_per_task), so the bits must not depend on the grouping either.
   const Tensor q = Tensor::randn({1, 4, 560, 64}, rng), k = Tensor::randn({1, 2, 600, 64}, rng),
                v = Tensor::randn({1, 2, 600, 64}, rng);
-  SdpaOptions o;
-  o.kernel = Kernel::fused;
-  o.mask = Mask::causal(Align::bottom_right) & Mask::bias(attn::test::random_bias({560, 600}, 0.05, rng));
-  o.dropout = {0.1, 5};
-  o.need_weights = true;
-  const int saved = attn::num_threads();
-  std::vector<std::vector<float>> runs;
-  for (int threads : {1, 2, 2, 1}) {
-    attn::set_num_threads(threads);
-    runs.push_back(flat_result(attn::scaled_dot_product_attention(q, k, v, o)));
+  ASSERT_NE(attn::detail::fused_blocks_per_task(36, 1), attn::detail::fused_blocks_per_task(36, 2));
+  // A window moves each block's first key, and with it, were tiles placed from
+  // there, the tiles a row is summed over.
+  const Mask masks[] = {
+      Mask::causal(Align::bottom_right) & Mask::bias(attn::test::random_bias({560, 600}, 0.05, rng)),
+      Mask::sliding_window(100, 30)};
+  for (const Mask& mask : masks) {
+    SdpaOptions o;
+    o.kernel = Kernel::fused;
+    o.mask = mask;
+    o.dropout = {0.1, 5};
+    o.need_weights = true;
+    const int saved = attn::num_threads();
+    std::vector<std::vector<float>> runs;
+    for (int threads : {1, 2, 2, 1}) {
+      attn::set_num_threads(threads);
+      runs.push_back(flat_result(attn::scaled_dot_product_attention(q, k, v, o)));
+    }
+    attn::set_num_threads(saved);
+    for (std::size_t i = 1; i < runs.size(); ++i) {
+      ASSERT_EQ(runs[i].size(), runs[0].size());
+      EXPECT_EQ(std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float)), 0)
+          << "run " << i << " differs from run 0";
+    }
   }
-  attn::set_num_threads(saved);
-  for (std::size_t i = 1; i < runs.size(); ++i) {
-    ASSERT_EQ(runs[i].size(), runs[0].size());
-    EXPECT_EQ(std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float)), 0)
-        << "run " << i << " differs from run 0";
-  }
+}
+
+TEST(FusedTiles, BlocksPerTaskLeaveEveryWorkerEightTasks) {
+  using attn::detail::fused_blocks_per_task;
+  EXPECT_EQ(fused_blocks_per_task(256, 2), 4) << "B=1, H=8, L=2048: capped at 4";
+  EXPECT_EQ(fused_blocks_per_task(36, 1), 4);
+  EXPECT_EQ(fused_blocks_per_task(36, 2), 2);
+  EXPECT_EQ(fused_blocks_per_task(8, 2), 1) << "few blocks: one each";
+  EXPECT_EQ(fused_blocks_per_task(0, 2), 1);
+  for (Index blocks : {1, 15, 16, 17, 63, 64, 1000})
+    for (int workers : {1, 2, 4, 16}) {
+      const Index g = fused_blocks_per_task(blocks, workers);
+      EXPECT_GE(g, 1);
+      EXPECT_LE(g, 4);
+      if (g > 1) EXPECT_GE(blocks / g, 8 * workers) << blocks << " blocks, " << workers << " workers";
+    }
 }
 
 // ---- tiles and dispatch -------------------------------------------------------------------
