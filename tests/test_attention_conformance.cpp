@@ -377,7 +377,9 @@ TEST(FusedTiles, BlocksPerTaskLeaveEveryWorkerEightTasks) {
       const Index g = fused_blocks_per_task(blocks, workers);
       EXPECT_GE(g, 1);
       EXPECT_LE(g, 4);
-      if (g > 1) EXPECT_GE(blocks / g, 8 * workers) << blocks << " blocks, " << workers << " workers";
+      if (g > 1) {
+        EXPECT_GE(blocks / g, 8 * workers) << blocks << " blocks, " << workers << " workers";
+      }
     }
 }
 
