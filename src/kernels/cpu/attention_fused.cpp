@@ -109,10 +109,14 @@ class BlockTask {
  public:
   BlockTask(const SdpaParams& p, const Plan& plan, Scratch& w, std::int64_t task)
       : p_(p), plan_(plan), w_(w), mask_(*p.mask) {
-    const std::int64_t bh = task / plan.query_tasks;
+    // Every head's last rows first: under a causal mask they see the most keys,
+    // and the dynamic schedule evens the threads out best when the longest tasks
+    // go first.
+    const std::int64_t heads = p.batch * p.q_heads;
+    const std::int64_t bh = task % heads;
     b_ = bh / p.q_heads;
     h_ = bh % p.q_heads;
-    i0_ = (task % plan.query_tasks) * plan.task_rows;
+    i0_ = (plan.query_tasks - 1 - task / heads) * plan.task_rows;
     rows_ = std::min(plan.task_rows, p.queries - i0_);
     kvh_ = h_ / plan.group;
     row0_ = (b_ * p.q_heads + h_) * p.queries + i0_;
