@@ -16,6 +16,7 @@
 #include "attn/ops.hpp"
 #include "attn/rng.hpp"
 #include "attn/threads.hpp"
+#include "hwy/targets.h"
 #include "kernels/cpu/attention_fused.hpp"
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "test_util.hpp"
@@ -265,6 +266,23 @@ std::vector<Case> listed_cases() {
 TEST(AttentionConformance, ListedCases) {
   std::uint64_t seed = 9000;
   for (const Case& c : listed_cases()) check_case(c, seed++);
+}
+
+// Every SIMD target that Highway compiled and this CPU runs (on an AVX2 machine
+// AVX2, SSE4 and SSSE3; AVX-512 where there is one), each through the listed
+// cases: the targets below the best one run nowhere else in the suite, and they
+// take other lane counts (4 floats) and code paths (no register transpose).
+TEST(AttentionConformance, ListedCasesOnEveryHighwayTarget) {
+  const std::vector<std::int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  ASSERT_GE(targets.size(), 2u) << "at least the best target and SSE4";
+  for (std::int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    EXPECT_STREQ(attn::detail::fused_target_name(), hwy::TargetName(target));
+    std::uint64_t seed = 9500;
+    for (const Case& c : listed_cases()) check_case(c, seed++);
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 // Random shapes, masks, layouts and thread counts.
