@@ -87,36 +87,38 @@ void Scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_k
 }
 
 // kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
-// stride along d; kt (depth, ld) with columns [cols, ld) zeroed. On AVX2 in 8 x 8
-// blocks transposed in registers (24 shuffles for 64 floats, where element by
-// element it is 64 loads and 64 stores).
+// stride along d; kt (depth, ld) with columns [cols, ld) zeroed. On x86 targets
+// with 256-bit vectors (AVX2 and the AVX-512 ones) in 8 x 8 blocks transposed in
+// registers (24 shuffles for 64 floats, where element by element it is 64 loads
+// and 64 stores).
 void PackTransposed(const float* HWY_RESTRICT k, std::int64_t row_stride, std::int64_t cols,
                     std::int64_t depth, float* HWY_RESTRICT kt, std::int64_t ld) {
   std::int64_t c0 = 0;
-#if HWY_TARGET == HWY_AVX2
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   const hn::Full256<float> d;
+  using V8 = hn::Vec<decltype(d)>;
   const hn::Repartition<double, decltype(d)> dd;
-  const auto lo64 = [&](Vf a, Vf b) {
+  const auto lo64 = [&](V8 a, V8 b) {
     return hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
-  const auto hi64 = [&](Vf a, Vf b) {
+  const auto hi64 = [&](V8 a, V8 b) {
     return hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
   constexpr std::int64_t kBlock = 8;
   for (; c0 + kBlock <= cols; c0 += kBlock) {
     std::int64_t k0 = 0;
     for (; k0 + kBlock <= depth; k0 += kBlock) {
-      Vf r[kBlock];
+      V8 r[kBlock];
       for (int i = 0; i < kBlock; ++i) r[i] = hn::LoadU(d, k + (c0 + i) * row_stride + k0);
       // Pairs of rows interleaved, then pairs of pairs: u[j] holds column j of
       // rows 0-3 in its lower half and column j + 4 in its upper half (u[4 + j]:
       // rows 4-7).
-      Vf u[kBlock];
+      V8 u[kBlock];
       for (int half = 0; half < 2; ++half) {
-        const Vf* g = r + 4 * half;
-        const Vf t0 = hn::InterleaveLower(d, g[0], g[1]), t1 = hn::InterleaveUpper(d, g[0], g[1]);
-        const Vf t2 = hn::InterleaveLower(d, g[2], g[3]), t3 = hn::InterleaveUpper(d, g[2], g[3]);
-        Vf* out = u + 4 * half;
+        const V8* g = r + 4 * half;
+        const V8 t0 = hn::InterleaveLower(d, g[0], g[1]), t1 = hn::InterleaveUpper(d, g[0], g[1]);
+        const V8 t2 = hn::InterleaveLower(d, g[2], g[3]), t3 = hn::InterleaveUpper(d, g[2], g[3]);
+        V8* out = u + 4 * half;
         out[0] = lo64(t0, t2);
         out[1] = hi64(t0, t2);
         out[2] = lo64(t1, t3);
