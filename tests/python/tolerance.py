@@ -83,3 +83,14 @@ def relative_error(got, want):
     if norm == 0:
         return 0.0 if diff == 0 else float("inf")
     return diff / norm
+
+
+def adam_budget(steps):
+    """Adam's parameter change over `steps` steps, norm-wise against torch.optim.Adam.
+
+    Each step rounds the moments (2 roundings each, where torch's add_ with alpha
+    may fuse one), the denominator (3) and the update (3): about 8 u per step, and
+    the moments carry the earlier steps' errors forward, so the change p - p0 is
+    within float_sum_budget(8 * steps).
+    """
+    return float_sum_budget(8 * steps)
