@@ -16,6 +16,7 @@
 #include "attn/ops.hpp"
 #include "attn/rng.hpp"
 #include "attn/threads.hpp"
+#include "hwy/targets.h"
 #include "kernels/cpu/attention_fused.hpp"
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "test_util.hpp"
@@ -267,6 +268,23 @@ TEST(AttentionConformance, ListedCases) {
   for (const Case& c : listed_cases()) check_case(c, seed++);
 }
 
+// Every SIMD target that Highway compiled and this CPU runs (on an AVX2 machine
+// AVX2, SSE4 and SSSE3; AVX-512 where there is one), each through the listed
+// cases: the targets below the best one run nowhere else in the suite, and they
+// take other lane counts (4 floats) and code paths (no register transpose).
+TEST(AttentionConformance, ListedCasesOnEveryHighwayTarget) {
+  const std::vector<std::int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  ASSERT_GE(targets.size(), 2u) << "at least the best target and SSE4";
+  for (std::int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    EXPECT_STREQ(attn::detail::fused_target_name(), hwy::TargetName(target));
+    std::uint64_t seed = 9500;
+    for (const Case& c : listed_cases()) check_case(c, seed++);
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 // Random shapes, masks, layouts and thread counts.
 TEST(AttentionConformance, RandomCases) {
   Rng rng(4242);
@@ -333,26 +351,54 @@ std::vector<float> flat_result(const AttentionResult& r) {
 
 TEST(AttentionDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
   Rng rng(31);
-  // 9 query blocks of 64 per head, 2 heads sharing a key/value head.
+  // 9 query blocks of 64 per head, 2 heads sharing a key/value head: 36 blocks,
+  // which one thread takes 4 to a task and two threads 2 to a task
+  // (fused_blocks_per_task), so the bits must not depend on the grouping either.
   const Tensor q = Tensor::randn({1, 4, 560, 64}, rng), k = Tensor::randn({1, 2, 600, 64}, rng),
                v = Tensor::randn({1, 2, 600, 64}, rng);
-  SdpaOptions o;
-  o.kernel = Kernel::fused;
-  o.mask = Mask::causal(Align::bottom_right) & Mask::bias(attn::test::random_bias({560, 600}, 0.05, rng));
-  o.dropout = {0.1, 5};
-  o.need_weights = true;
-  const int saved = attn::num_threads();
-  std::vector<std::vector<float>> runs;
-  for (int threads : {1, 2, 2, 1}) {
-    attn::set_num_threads(threads);
-    runs.push_back(flat_result(attn::scaled_dot_product_attention(q, k, v, o)));
+  ASSERT_NE(attn::detail::fused_blocks_per_task(36, 1), attn::detail::fused_blocks_per_task(36, 2));
+  // A window moves each block's first key, and with it, were tiles placed from
+  // there, the tiles a row is summed over.
+  const Mask masks[] = {
+      Mask::causal(Align::bottom_right) & Mask::bias(attn::test::random_bias({560, 600}, 0.05, rng)),
+      Mask::sliding_window(100, 30)};
+  for (const Mask& mask : masks) {
+    SdpaOptions o;
+    o.kernel = Kernel::fused;
+    o.mask = mask;
+    o.dropout = {0.1, 5};
+    o.need_weights = true;
+    const int saved = attn::num_threads();
+    std::vector<std::vector<float>> runs;
+    for (int threads : {1, 2, 2, 1}) {
+      attn::set_num_threads(threads);
+      runs.push_back(flat_result(attn::scaled_dot_product_attention(q, k, v, o)));
+    }
+    attn::set_num_threads(saved);
+    for (std::size_t i = 1; i < runs.size(); ++i) {
+      ASSERT_EQ(runs[i].size(), runs[0].size());
+      EXPECT_EQ(std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float)), 0)
+          << "run " << i << " differs from run 0";
+    }
   }
-  attn::set_num_threads(saved);
-  for (std::size_t i = 1; i < runs.size(); ++i) {
-    ASSERT_EQ(runs[i].size(), runs[0].size());
-    EXPECT_EQ(std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float)), 0)
-        << "run " << i << " differs from run 0";
-  }
+}
+
+TEST(FusedTiles, BlocksPerTaskLeaveEveryWorkerEightTasks) {
+  using attn::detail::fused_blocks_per_task;
+  EXPECT_EQ(fused_blocks_per_task(256, 2), 4) << "B=1, H=8, L=2048: capped at 4";
+  EXPECT_EQ(fused_blocks_per_task(36, 1), 4);
+  EXPECT_EQ(fused_blocks_per_task(36, 2), 2);
+  EXPECT_EQ(fused_blocks_per_task(8, 2), 1) << "few blocks: one each";
+  EXPECT_EQ(fused_blocks_per_task(0, 2), 1);
+  for (Index blocks : {1, 15, 16, 17, 63, 64, 1000})
+    for (int workers : {1, 2, 4, 16}) {
+      const Index g = fused_blocks_per_task(blocks, workers);
+      EXPECT_GE(g, 1);
+      EXPECT_LE(g, 4);
+      if (g > 1) {
+        EXPECT_GE(blocks / g, 8 * workers) << blocks << " blocks, " << workers << " workers";
+      }
+    }
 }
 
 // ---- tiles and dispatch -------------------------------------------------------------------

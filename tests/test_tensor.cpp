@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -310,6 +311,24 @@ TEST(Tensor, WrapViewsExternalMemory) {
   const Tensor wt = Tensor::wrap(buf.data(), {3, 2}, {1, 3});
   EXPECT_THAT(wt.to_vector(), ElementsAre(9, 4, 2, 5, 3, 6));
   EXPECT_THROW(Tensor::wrap(buf.data(), {2, 3}, {1}), attn::Error);
+}
+
+TEST(Tensor, WrapWithAnOwnerKeepsItAliveThroughEveryView) {
+  auto buf = std::make_shared<std::vector<float>>(std::vector<float>{1, 2, 3, 4, 5, 6});
+  std::weak_ptr<std::vector<float>> watch = buf;
+  Tensor view;
+  {
+    const Tensor w = Tensor::wrap(buf->data(), {2, 3}, {3, 1}, buf);
+    buf.reset();
+    view = w.transpose(0, 1).slice(0, 1, 3);  // (2, 2): columns 1 and 2
+  }
+  ASSERT_FALSE(watch.expired()) << "a view of the wrapped memory holds its owner";
+  EXPECT_THAT(view.to_vector(), ElementsAre(2, 5, 3, 6));
+  view(0, 0) = 9;
+  EXPECT_EQ((*watch.lock())[1], 9) << "wrap with an owner does not copy";
+  view = Tensor{};
+  EXPECT_TRUE(watch.expired()) << "the last view released the owner";
+  EXPECT_THROW(Tensor::wrap(nullptr, {2}, {1, 1}, std::make_shared<int>(0)), attn::Error);
 }
 
 TEST(Tensor, ToStringLooksLikeTorch) {

@@ -56,6 +56,14 @@ inline double fused_attention_budget(std::int64_t key_dim, std::int64_t keys) {
   return float_chain_budget({key_dim + 1, keys + (keys + kFusedMinTile - 1) / kFusedMinTile, 2});
 }
 
+// Budget of one parameter after `steps` float32 Adam steps, against the formula in
+// double, as an absolute error: each step rounds about 10 times (moments, square
+// root, denominator, update) an update of size at most about lr (m_hat / sqrt(v_hat)
+// is within [-1, 1] for steady gradients), and storing the parameter rounds it.
+inline double adam_budget(int steps, double lr, double param) {
+  return 10 * steps * kEpsF32 * lr + 2 * kEpsF32 * std::abs(param);
+}
+
 // ||got - want|| / ||want||; 0 when both are zero, infinity when only want is.
 template <class A, class B>
 double relative_error(const A& got, const B& want) {

@@ -7,6 +7,7 @@
 #include "attn/io.hpp"
 #include "attn/mask.hpp"
 #include "attn/modules.hpp"
+#include "attn/optim.hpp"
 #include "attn/ops.hpp"
 #include "attn/plot.hpp"
 #include "attn/plot_chart.hpp"

@@ -92,6 +92,14 @@ class BasicTensor {
     Shape strides = contiguous_strides(shape);
     return wrap(data, std::move(shape), std::move(strides));
   }
+  // A view of memory that `owner` keeps alive (a numpy array held by the Python
+  // bindings): the tensor and every view or copy of its handle share `owner`, which
+  // is released with the last of them. No copy.
+  static BasicTensor wrap(T* data, Shape shape, Shape strides, std::shared_ptr<void> owner) {
+    BasicTensor t = wrap(data, std::move(shape), std::move(strides));
+    t.owner_ = std::move(owner);
+    return t;
+  }
 
   // ---- float-only factories -------------------------------------------------------
   // Standard normal entries, like torch.randn.
@@ -321,7 +329,7 @@ class BasicTensor {
       detail::throw_tensor_error("shape " + shape_str(shape) + " has more bytes than memory can address");
   }
 
-  std::shared_ptr<void> owner_;  // null for views of external memory
+  std::shared_ptr<void> owner_;  // keeps the elements alive; null when the caller does
   T* data_ = nullptr;            // first element of this view
   Shape shape_;
   Shape strides_;

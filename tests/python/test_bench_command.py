@@ -3,6 +3,7 @@ one row per case, and draws the chart; bad options fail with exit status != 0 an
 message. The timings themselves are not checked: they depend on the machine."""
 
 import os
+import re
 import subprocess
 
 from png_reader import read_png
@@ -46,9 +47,13 @@ def test_small_run_prints_the_table_and_draws_the_chart(tmp_path):
     kernels = sorted({r[0] for r in rows})
     assert kernels == ["baseline_full", "reference"]
     assert sorted({int(r[2]) for r in rows}) == [64, 128]
+    # The peak is probed before and after the cases; "% peak" divides by the higher.
+    before = float(re.search(r"1 thread ([0-9.]+) GFLOP/s", out).group(1))
+    after = float(re.search(r"peak again, 1 thread: ([0-9.]+) GFLOP/s", out).group(1))
     for r in rows:
         ms, gflops, peak = float(r[6]), float(r[7]), float(r[8].rstrip("%"))
         assert ms > 0 and gflops > 0 and peak > 0
+        assert abs(peak - 100 * gflops / max(before, after)) < 0.1 + 0.01 * peak, (r, before, after)
     # The reference is compared with the baseline; causal rows with the non-causal ones.
     reference_causal = [r for r in rows if r[0] == "reference" and r[4] == "yes"]
     assert all(r[9] != "-" and r[10] != "-" for r in reference_causal)

@@ -12,7 +12,9 @@ u = eps_f32 / 2:
    (weights, then output).
 
 So a chain through a softmax is within SOFTMAX_GAIN * (n + 4) * u
-(float_chain_budget, as attn::test::float_chain_budget). A plain float sum without
+(float_chain_budget, as attn::test::float_chain_budget). A kernel that accumulates
+in double and rounds once to float is within u per element; REFERENCE_BUDGET
+allows 4 eps for the returned intermediates (as attn::test::kReferenceBudget). A plain float sum without
 a softmax, y = sum_k t_k, is within gamma_n sum_k |t_k| elementwise, so within
 (n * condition + 1) * u norm-wise: gamma_n times the condition
 ||sum_k |t_k||| / ||y|| (1 when no term cancels another) and the rounding of the
@@ -30,6 +32,8 @@ import numpy as np
 EPS_F32 = float(np.finfo(np.float32).eps)
 UNIT_ROUNDOFF = EPS_F32 / 2
 SOFTMAX_GAIN = 16
+REFERENCE_BUDGET = 4 * EPS_F32
+FUSED_MIN_TILE = 16
 WEIGHT_FILE_ERROR = 0.0
 
 
@@ -41,6 +45,23 @@ def float_chain_budget(*reduction_lengths, gain=SOFTMAX_GAIN):
 def float_sum_budget(*reduction_lengths, condition=1.0):
     """gamma_n * condition + u for float32 sums without a softmax, n = sum of the lengths."""
     return (sum(reduction_lengths) * condition + 1) * UNIT_ROUNDOFF
+
+
+def fused_attention_budget(key_dim, keys):
+    """The fused CPU kernel (what scaled_dot_product_attention runs), as
+    attn::test::fused_attention_budget: a float chain over the score's dot product
+    (key_dim) and the scaling of q folded into it (+1); the weighted sum over the
+    keys, whose running output and sum are rescaled once per key tile (at most
+    keys / FUSED_MIN_TILE more roundings); the vector exp and the final division (+2)."""
+    return float_chain_budget(key_dim + 1, keys + -(-keys // FUSED_MIN_TILE), 2)
+
+
+def additive_budgets(query_size, key_size, num_hiddens, keys):
+    """(output, weights) of d2l's AdditiveAttention, as test_additive_attention_module.cpp
+    counts them: the two projections (query_size + key_size), w_v over num_hiddens, the
+    softmax over the keys, then (output only) the weighted sum over the keys."""
+    return (float_chain_budget(query_size + key_size, num_hiddens, keys, keys),
+            float_chain_budget(query_size + key_size, num_hiddens, keys))
 
 
 def mha_budgets(embed_dim, num_heads, S, kdim=None, vdim=None, add_bias_kv=False, add_zero_attn=False):
@@ -77,3 +98,14 @@ def relative_error(got, want):
     if norm == 0:
         return 0.0 if diff == 0 else float("inf")
     return diff / norm
+
+
+def adam_budget(steps):
+    """Adam's parameter change over `steps` steps, norm-wise against torch.optim.Adam.
+
+    Each step rounds the moments (2 roundings each, where torch's add_ with alpha
+    may fuse one), the denominator (3) and the update (3): about 8 u per step, and
+    the moments carry the earlier steps' errors forward, so the change p - p0 is
+    within float_sum_budget(8 * steps).
+    """
+    return float_sum_budget(8 * steps)

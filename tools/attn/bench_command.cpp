@@ -243,10 +243,18 @@ void run_bench(const BenchCommand& command) {
             const double flops = bench::attention_flops(
                 c.batch, c.heads, l, l, d, causal ? std::optional(Align::top_left) : std::nullopt);
             r.gflops = flops / (r.timing.ms * 1e-3) / 1e9;
-            r.peak_fraction = r.gflops / peaks.at(t).gflops;
             rows.push_back(r);
           }
       }
+
+  // The probe once more, after the cases: on a shared machine either probe can
+  // read low, and a low peak would flatter every "% peak". The higher one counts.
+  for (auto& [t, p] : peaks) {
+    const bench::PeakFma again = bench::measure_peak_fma(t);
+    fmt::print("peak again, {} thread{}: {:.1f} GFLOP/s\n", t, t == 1 ? "" : "s", again.gflops);
+    p.gflops = std::max(p.gflops, again.gflops);
+  }
+  for (Row& r : rows) r.peak_fraction = r.gflops / peaks.at(r.c.threads).gflops;
 
   // Speed-ups: over the best baseline of the same case, and of causal over non-causal.
   const auto same = [](const BenchCase& a, const BenchCase& b) {

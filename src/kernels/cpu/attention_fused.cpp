@@ -1,11 +1,13 @@
 // The fused CPU kernel: for each (b, h, query block), the key tiles that the mask
 // leaves any allowed entry in, each as S = Q K^T, an online softmax step and
-// O = O alpha + P V; then O / l and lse = m + log l. Scores are kept in units of
+// O = O alpha + P V; then O / l and lse = m + log l. A task takes up to four query
+// blocks of one head, which share each packed K^T tile. Scores are kept in units of
 // log2 e (the scale folded into Q once, when it is packed), so that the softmax
 // takes 2^x, cheaper in lanes than e^x. The lanes are in attention_fused_simd.cpp.
 #include "kernels/cpu/attention_fused.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -35,64 +37,87 @@ constexpr std::int64_t kTileCap = 256;      // Bc at most: the softmax step's ro
 constexpr std::int64_t kQueryRowCap = 64;   // Br at most: see fused_tiles
 constexpr std::int64_t kTileAlign = 16;     // Bc a multiple of two AVX-512 vectors
 constexpr std::int64_t kRowAlign = 4;       // Br a multiple of the micro-kernel's rows
+// Query blocks per task at most: they share each packed K^T tile, so that the
+// packing is paid once per four blocks. See blocks_per_task.
+constexpr std::int64_t kBlocksPerTask = 4;
 
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
-// The scratch of one worker, each buffer starting on a cache line.
+// The scratch of one worker, each buffer starting on a cache line. A task's rows
+// are up to kBlocksPerTask query blocks of Br rows; S holds one block at a time.
 struct Scratch {
   hwy::AlignedFreeUniquePtr<float[]> memory;
-  float* q = nullptr;      // (Br, Dk), times scale log2 e
+  float* q = nullptr;      // (rows, Dk), times scale log2 e
   float* kt = nullptr;     // (Dk, ld_kt): the key tile transposed
   float* v = nullptr;      // (Bc, ld_o)
-  float* s = nullptr;      // (Br, ld_s): scores, then probabilities
-  float* o = nullptr;      // (Br, ld_o): the unnormalised output
-  float* m = nullptr;      // (Br): running max, in units of log2 e
-  float* l = nullptr;      // (Br): running sum of exp
-  float* alpha = nullptr;  // (Br): rescale of o for the current tile; after it, lse / ln 2
-  std::vector<std::int64_t> lo, hi;  // (Br): each row's structurally allowed keys [lo, hi)
+  float* s = nullptr;      // (Br, ld_s): one block's scores, then probabilities
+  float* o = nullptr;      // (rows, ld_o): the unnormalised output
+  float* m = nullptr;      // (rows): running max, in units of log2 e
+  float* l = nullptr;      // (rows): running sum of exp
+  float* alpha = nullptr;  // (rows): rescale of o for the current tile; after it, lse / ln 2
+  float* sum = nullptr;    // (rows): the current tile's row sums
+  std::vector<std::int64_t> lo, hi;  // (rows): each row's structurally allowed keys [lo, hi)
 };
 
 // The sizes every task shares.
 struct Plan {
   std::int64_t br = 0, bc = 0;  // tiles
+  std::int64_t blocks_per_task = 1;
+  std::int64_t task_rows = 0;   // br * blocks_per_task
   std::int64_t lanes = 0;
   std::int64_t ld_s = 0;        // Bc padded to lanes
   std::int64_t ld_kt = 0;       // ld_s and a cache line: see kKeyRowSkew
   std::int64_t ld_o = 0;        // Dv padded to lanes
-  std::int64_t query_blocks = 0;
+  std::int64_t query_tasks = 0; // tasks per (b, h)
   std::int64_t group = 1;       // query heads per key/value head
   float keep_scale = 0;         // 1 / (1 - p), 0 when p = 1
 };
 
 Scratch make_scratch(const SdpaParams& p, const Plan& plan) {
-  const std::int64_t sizes[] = {plan.br * p.key_dim, p.key_dim * plan.ld_kt, plan.bc * plan.ld_o,
-                                plan.br * plan.ld_s, plan.br * plan.ld_o,  plan.br,
-                                plan.br,             plan.br};
+  const std::int64_t rows = plan.task_rows;
+  const std::int64_t sizes[] = {rows * p.key_dim, p.key_dim * plan.ld_kt, plan.bc * plan.ld_o,
+                                plan.br * plan.ld_s, rows * plan.ld_o,  rows,
+                                rows,                rows,              rows};
   std::int64_t total = 0;
   for (std::int64_t n : sizes) total += round_up(std::max<std::int64_t>(n, 1), kCacheLineFloats);
   Scratch w;
   w.memory = hwy::AllocateAligned<float>(static_cast<std::size_t>(total));
   float* at = w.memory.get();
-  float** slots[] = {&w.q, &w.kt, &w.v, &w.s, &w.o, &w.m, &w.l, &w.alpha};
-  for (int i = 0; i < 8; ++i) {
+  float** slots[] = {&w.q, &w.kt, &w.v, &w.s, &w.o, &w.m, &w.l, &w.alpha, &w.sum};
+  static_assert(std::size(sizes) == std::size(slots));
+  for (std::size_t i = 0; i < std::size(slots); ++i) {
     *slots[i] = at;
     at += round_up(std::max<std::int64_t>(sizes[i], 1), kCacheLineFloats);
   }
-  w.lo.resize(static_cast<std::size_t>(plan.br));
-  w.hi.resize(static_cast<std::size_t>(plan.br));
+  w.lo.resize(static_cast<std::size_t>(rows));
+  w.hi.resize(static_cast<std::size_t>(rows));
   return w;
 }
 
-// One task: the rows [i0, i0 + rows) of (b, h).
+// One query block of a task: its rows [r0, r0 + rows) of the task, the keys any
+// of them may see [first, last), and those all of them see [inner_lo, inner_hi).
+struct QueryBlock {
+  std::int64_t r0 = 0, rows = 0;
+  std::int64_t first = 0, last = 0, inner_lo = 0, inner_hi = 0;
+};
+
+// One task: the rows [i0, i0 + rows) of (b, h), in query blocks of Br rows that
+// share each packed K^T tile. Key tiles lie on one grid, multiples of Bc, and a
+// row's tiles do not depend on the other rows of its task: the results are the
+// same bits however rows are grouped into tasks.
 class BlockTask {
  public:
   BlockTask(const SdpaParams& p, const Plan& plan, Scratch& w, std::int64_t task)
       : p_(p), plan_(plan), w_(w), mask_(*p.mask) {
-    const std::int64_t bh = task / plan.query_blocks;
+    // Every head's last rows first: under a causal mask they see the most keys,
+    // and the dynamic schedule evens the threads out best when the longest tasks
+    // go first.
+    const std::int64_t heads = p.batch * p.q_heads;
+    const std::int64_t bh = task % heads;
     b_ = bh / p.q_heads;
     h_ = bh % p.q_heads;
-    i0_ = (task % plan.query_blocks) * plan.br;
-    rows_ = std::min(plan.br, p.queries - i0_);
+    i0_ = (plan.query_tasks - 1 - task / heads) * plan.task_rows;
+    rows_ = std::min(plan.task_rows, p.queries - i0_);
     kvh_ = h_ / plan.group;
     row0_ = (b_ * p.q_heads + h_) * p.queries + i0_;
   }
@@ -110,47 +135,59 @@ class BlockTask {
 
  private:
   // lo/hi per row from the causal, length and window terms, clamped to [0, keys);
-  // and the block's union [first_, last_) and intersection [inner_lo_, inner_hi_).
+  // each block's union and intersection of them, and the task's union
+  // [first_, last_).
   void structural_ranges() {
     const std::int64_t keys = mask_.keys;
     first_ = keys;
     last_ = 0;
-    inner_lo_ = 0;
-    inner_hi_ = keys;
-    for (std::int64_t r = 0; r < rows_; ++r) {
-      const std::int64_t i = i0_ + r;
-      std::int64_t lo = 0, hi = keys;
-      for (Align a : mask_.causal) hi = std::min(hi, mask_.diagonal(a, i) + 1);
-      for (const MaskView::Lengths& len : mask_.lengths)
-        hi = std::min(hi, len.data[b_ * len.stride_b + i * len.stride_i]);
-      for (const WindowTerm& win : mask_.windows) {
-        // Keys p - left <= j <= p + right, compared as differences: windows may be
-        // as large as int64 allows.
-        const std::int64_t pos = mask_.diagonal(win.align, i);
-        if (win.left < pos - lo) lo = pos - win.left;
-        if (win.right < hi - 1 - pos) hi = pos + win.right + 1;
+    blocks_ = 0;
+    for (std::int64_t r0 = 0; r0 < rows_; r0 += plan_.br) {
+      QueryBlock& q = blocks_at_[static_cast<std::size_t>(blocks_++)];
+      q = {r0, std::min(plan_.br, rows_ - r0), keys, 0, 0, keys};
+      for (std::int64_t r = q.r0; r < q.r0 + q.rows; ++r) {
+        const std::int64_t i = i0_ + r;
+        std::int64_t lo = 0, hi = keys;
+        for (Align a : mask_.causal) hi = std::min(hi, mask_.diagonal(a, i) + 1);
+        for (const MaskView::Lengths& len : mask_.lengths)
+          hi = std::min(hi, len.data[b_ * len.stride_b + i * len.stride_i]);
+        for (const WindowTerm& win : mask_.windows) {
+          // Keys p - left <= j <= p + right, compared as differences: windows may be
+          // as large as int64 allows.
+          const std::int64_t pos = mask_.diagonal(win.align, i);
+          if (win.left < pos - lo) lo = pos - win.left;
+          if (win.right < hi - 1 - pos) hi = pos + win.right + 1;
+        }
+        lo = std::max<std::int64_t>(lo, 0);
+        hi = std::max(hi, lo);
+        w_.lo[r] = lo;
+        w_.hi[r] = hi;
+        q.inner_lo = std::max(q.inner_lo, lo);
+        q.inner_hi = std::min(q.inner_hi, hi);
+        if (lo < hi) {
+          q.first = std::min(q.first, lo);
+          q.last = std::max(q.last, hi);
+        }
       }
-      lo = std::max<std::int64_t>(lo, 0);
-      hi = std::max(hi, lo);
-      w_.lo[r] = lo;
-      w_.hi[r] = hi;
-      inner_lo_ = std::max(inner_lo_, lo);
-      inner_hi_ = std::min(inner_hi_, hi);
-      if (lo < hi) {
-        first_ = std::min(first_, lo);
-        last_ = std::max(last_, hi);
-      }
+      first_ = std::min(first_, q.first);
+      last_ = std::max(last_, q.last);
     }
     elementwise_ = !mask_.dense.empty() || !mask_.biases.empty();
   }
 
-  // The key tiles of the block in order: [first_, last_) in steps of Bc, then the
-  // unmasked keys appended after the mask's keys.
+  // The key tiles of the task in order: the grid's tiles that meet [first_,
+  // last_), then the unmasked keys appended after the mask's keys.
   template <class F>
   void for_each_tile(F&& f) const {
-    for (std::int64_t j0 = first_; j0 < last_; j0 += plan_.bc) f(j0, std::min(plan_.bc, last_ - j0));
+    for (std::int64_t j0 = first_ / plan_.bc * plan_.bc; j0 < last_; j0 += plan_.bc)
+      f(j0, std::min(plan_.bc, last_ - j0));
     for (std::int64_t j0 = mask_.keys; j0 < p_.keys; j0 += plan_.bc)
       f(j0, std::min(plan_.bc, p_.keys - j0));
+  }
+
+  // Whether the tile [j0, j0 + cols) holds any key a row of block q may see.
+  bool touches(const QueryBlock& q, std::int64_t j0, std::int64_t cols) const {
+    return j0 >= mask_.keys || (q.first < j0 + cols && j0 < q.last);
   }
 
   void pack_queries() {
@@ -170,33 +207,38 @@ class BlockTask {
     }
   }
 
-  // S (rows, ld_s) of keys [j0, j0 + cols): scores where allowed (plus bias), -inf
-  // elsewhere and in the padding.
-  void scores(std::int64_t j0, std::int64_t cols) {
-    const std::int64_t ld_s = plan_.ld_s, ld_kt = plan_.ld_kt;
-    // K^T (Dk, ld_kt): keys with contiguous elements transposed in registers; any
-    // other layout written a row at a time, each read along the keys' stride.
+  // K^T (Dk, ld_kt) of keys [j0, j0 + cols): keys with contiguous elements
+  // transposed in registers; any other layout written a row at a time, each read
+  // along the keys' stride.
+  void pack_keys(std::int64_t j0, std::int64_t cols) {
     const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0, 0);
     if (p_.k_stride.j == 1) {
-      fused_pack_transposed(k, p_.k_stride.i, cols, p_.key_dim, w_.kt, ld_kt);
+      fused_pack_transposed(k, p_.k_stride.i, cols, p_.key_dim, w_.kt, plan_.ld_kt);
     } else {
-      pack_transposed_strided(k, cols, ld_kt);
+      pack_transposed_strided(k, cols, plan_.ld_kt);
     }
-    fused_scores(w_.q, p_.key_dim, w_.kt, ld_kt, w_.s, rows_, p_.key_dim, ld_s);
+  }
 
+  // S (q.rows, ld_s) of keys [j0, j0 + cols) for block q, from the packed K^T:
+  // scores where allowed (plus bias), -inf elsewhere and in the padding.
+  void scores(const QueryBlock& q, std::int64_t j0, std::int64_t cols) {
+    const std::int64_t ld_s = plan_.ld_s;
     const bool appended = j0 >= mask_.keys;  // tiles of appended keys are all allowed
-    const bool inside = appended || (!elementwise_ && inner_lo_ <= j0 && j0 + cols <= inner_hi_);
-    for (std::int64_t r = 0; r < rows_; ++r) {
+    const bool inside = appended || (!elementwise_ && q.inner_lo <= j0 && j0 + cols <= q.inner_hi);
+    fused_scores(w_.q + q.r0 * p_.key_dim, p_.key_dim, w_.kt, plan_.ld_kt, w_.s, q.rows, p_.key_dim,
+                 ld_s);
+    for (std::int64_t r = 0; r < q.rows; ++r) {
       float* s = w_.s + r * ld_s;
       std::fill(s + cols, s + ld_s, kNegInf);
       if (inside) continue;  // the fast path: no entry of the tile is masked
       // The row's structural range [lo, hi) as columns [a, z) of the tile.
-      const std::int64_t a = std::clamp(w_.lo[r] - j0, std::int64_t{0}, cols);
-      const std::int64_t z = std::clamp(w_.hi[r] - j0, a, cols);
+      const std::int64_t row = q.r0 + r;
+      const std::int64_t a = std::clamp(w_.lo[row] - j0, std::int64_t{0}, cols);
+      const std::int64_t z = std::clamp(w_.hi[row] - j0, a, cols);
       std::fill(s, s + a, kNegInf);
       std::fill(s + z, s + cols, kNegInf);
       if (!elementwise_) continue;
-      const std::int64_t i = i0_ + r;
+      const std::int64_t i = i0_ + row;
       for (std::int64_t c = a; c < z; ++c) {
         const std::int64_t j = j0 + c;
         bool allowed = true;
@@ -242,20 +284,13 @@ class BlockTask {
                     std::min(plan_.bc, last_ - next), p_.key_dim);
   }
 
-  void forward_tile(std::int64_t j0, std::int64_t cols) {
-    prefetch_tile(j0, cols);
-    scores(j0, cols);
-    fused_softmax_step(w_.s, rows_, plan_.ld_s, w_.m, w_.l, w_.alpha);
-    // Dropout after the sum: the denominator is the undropped softmax's.
-    if (p_.dropout.p > 0.0)
-      for (std::int64_t r = 0; r < rows_; ++r)
-        for (std::int64_t c = 0; c < cols; ++c)
-          w_.s[r * plan_.ld_s + c] *= kept(r, j0 + c) ? plan_.keep_scale : 0.0f;
-    // V rows with contiguous elements and no padding are read where they are.
+  // V (cols, ld_o) of the tile: where it is when its rows are contiguous and
+  // unpadded, else copied into the scratch.
+  const float* values(std::int64_t j0, std::int64_t cols, std::int64_t* ld_v) {
     const float* v0 = p_.v + p_.v_stride.at(b_, kvh_, j0, 0);
     if (p_.v_stride.j == 1 && p_.value_dim == plan_.ld_o) {
-      fused_pv(w_.s, plan_.ld_s, v0, p_.v_stride.i, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
-      return;
+      *ld_v = p_.v_stride.i;
+      return v0;
     }
     for (std::int64_t c = 0; c < cols; ++c) {
       float* v = w_.v + c * plan_.ld_o;
@@ -267,7 +302,30 @@ class BlockTask {
       }
       std::fill(v + p_.value_dim, v + plan_.ld_o, 0.0f);
     }
-    fused_pv(w_.s, plan_.ld_s, w_.v, plan_.ld_o, w_.o, w_.alpha, rows_, cols, plan_.ld_o);
+    *ld_v = plan_.ld_o;
+    return w_.v;
+  }
+
+  void forward_tile(std::int64_t j0, std::int64_t cols) {
+    prefetch_tile(j0, cols);
+    pack_keys(j0, cols);
+    std::int64_t ld_v = 0;
+    const float* v = values(j0, cols, &ld_v);
+    for (std::int64_t g = 0; g < blocks_; ++g) {
+      const QueryBlock& q = blocks_at_[static_cast<std::size_t>(g)];
+      if (!touches(q, j0, cols)) continue;
+      scores(q, j0, cols);
+      float* m = w_.m + q.r0;
+      float* l = w_.l + q.r0;
+      float* alpha = w_.alpha + q.r0;
+      fused_softmax_step(w_.s, q.rows, plan_.ld_s, m, l, alpha, w_.sum + q.r0);
+      // Dropout after the sum: the denominator is the undropped softmax's.
+      if (p_.dropout.p > 0.0)
+        for (std::int64_t r = 0; r < q.rows; ++r)
+          for (std::int64_t c = 0; c < cols; ++c)
+            w_.s[r * plan_.ld_s + c] *= kept(q.r0 + r, j0 + c) ? plan_.keep_scale : 0.0f;
+      fused_pv(w_.s, plan_.ld_s, v, ld_v, w_.o + q.r0 * plan_.ld_o, alpha, q.rows, cols, plan_.ld_o);
+    }
   }
 
   // out = O / l, lse = (m + log2 l) ln 2; a row with nothing allowed (l = 0) is
@@ -284,23 +342,29 @@ class BlockTask {
     }
   }
 
-  // The exact normalised weights 2^(s - lse / ln 2) of the block's rows,
+  // The exact normalised weights 2^(s - lse / ln 2) of the task's rows,
   // recomputed from the saved lse; zeros where masked.
   void write_weights() {
     const std::int64_t Lk = p_.keys;
     for (std::int64_t r = 0; r < rows_; ++r) std::fill_n(p_.weights + (row0_ + r) * Lk, Lk, 0.0f);
     for_each_tile([&](std::int64_t j0, std::int64_t cols) {
-      scores(j0, cols);
-      for (std::int64_t r = 0; r < rows_; ++r) {
-        const float lse2 = w_.alpha[r];
-        if (lse2 == kNegInf) continue;
-        float* out = p_.weights + (row0_ + r) * Lk + j0;
-        for (std::int64_t c = 0; c < cols; ++c) {
-          const float softmax = std::exp2(w_.s[r * plan_.ld_s + c] - lse2);
-          const bool dropped = p_.dropout.p > 0.0 && !kept(r, j0 + c);
-          out[c] = p_.weights_before_dropout || p_.dropout.p == 0.0 ? softmax
-                   : dropped                                         ? 0.0f
-                                                                     : softmax * plan_.keep_scale;
+      pack_keys(j0, cols);
+      for (std::int64_t g = 0; g < blocks_; ++g) {
+        const QueryBlock& q = blocks_at_[static_cast<std::size_t>(g)];
+        if (!touches(q, j0, cols)) continue;
+        scores(q, j0, cols);
+        for (std::int64_t r = 0; r < q.rows; ++r) {
+          const std::int64_t row = q.r0 + r;
+          const float lse2 = w_.alpha[row];
+          if (lse2 == kNegInf) continue;
+          float* out = p_.weights + (row0_ + row) * Lk + j0;
+          for (std::int64_t c = 0; c < cols; ++c) {
+            const float softmax = std::exp2(w_.s[r * plan_.ld_s + c] - lse2);
+            const bool dropped = p_.dropout.p > 0.0 && !kept(row, j0 + c);
+            out[c] = p_.weights_before_dropout || p_.dropout.p == 0.0 ? softmax
+                     : dropped                                         ? 0.0f
+                                                                       : softmax * plan_.keep_scale;
+          }
         }
       }
     });
@@ -311,7 +375,9 @@ class BlockTask {
   Scratch& w_;
   const MaskView& mask_;
   std::int64_t b_ = 0, h_ = 0, kvh_ = 0, i0_ = 0, rows_ = 0, row0_ = 0;
-  std::int64_t first_ = 0, last_ = 0, inner_lo_ = 0, inner_hi_ = 0;
+  std::int64_t first_ = 0, last_ = 0;
+  std::array<QueryBlock, kBlocksPerTask> blocks_at_{};
+  std::int64_t blocks_ = 0;
   bool elementwise_ = false;
 };
 
@@ -339,6 +405,13 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   return {br, bc};
 }
 
+std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers) {
+  // Enough tasks that the dynamic schedule can even out the threads' loads: at
+  // least 8 per worker, or every block its own task.
+  const std::int64_t per_task = query_blocks / (8 * std::max(workers, 1));
+  return std::clamp<std::int64_t>(per_task, 1, kBlocksPerTask);
+}
+
 std::string fused_describe(const SdpaParams& p) {
   const FusedTiles t = fused_tiles(p.key_dim, p.value_dim);
   return std::string(fused_target_name()) + " via Highway, Br=" + std::to_string(t.query_rows) +
@@ -348,20 +421,23 @@ std::string fused_describe(const SdpaParams& p) {
 void sdpa_fused(const SdpaParams& p) {
   if (p.batch == 0 || p.q_heads == 0 || p.queries == 0) return;
   const FusedTiles tiles = fused_tiles(p.key_dim, p.value_dim);
+  const int workers = num_threads();
   Plan plan;
   plan.br = tiles.query_rows;
   plan.bc = tiles.key_cols;
+  const std::int64_t query_blocks = (p.queries + plan.br - 1) / plan.br;
+  plan.blocks_per_task = fused_blocks_per_task(p.batch * p.q_heads * query_blocks, workers);
+  plan.task_rows = plan.br * plan.blocks_per_task;
   plan.lanes = fused_lanes();
   plan.ld_s = round_up(plan.bc, plan.lanes);
   plan.ld_kt = plan.ld_s + kKeyRowSkew;
   plan.ld_o = round_up(std::max<std::int64_t>(p.value_dim, 1), plan.lanes);
-  plan.query_blocks = (p.queries + plan.br - 1) / plan.br;
+  plan.query_tasks = (p.queries + plan.task_rows - 1) / plan.task_rows;
   plan.group = kv_group(p.q_heads, p.kv_heads);
   plan.keep_scale = p.dropout.p < 1.0 ? static_cast<float>(1.0 / (1.0 - p.dropout.p)) : 0.0f;
 
-  const std::int64_t tasks = p.batch * p.q_heads * plan.query_blocks;
+  const std::int64_t tasks = p.batch * p.q_heads * plan.query_tasks;
   std::vector<Scratch> scratch;
-  const int workers = num_threads();
   for (int w = 0; w < workers; ++w) scratch.push_back(make_scratch(p, plan));
   parallel_for(tasks, [&](std::int64_t task, int worker) {
     BlockTask(p, plan, scratch[static_cast<std::size_t>(worker)], task).run();

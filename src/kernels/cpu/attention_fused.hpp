@@ -1,8 +1,9 @@
 // The fused CPU kernel of scaled dot-product attention (fp32 storage, fp32
 // accumulation): tiles of queries and keys, an online softmax, and scores that
-// never leave a per-worker tile. One task per (b, h, query block), run through
-// parallel_for; every output element is written by one task in a fixed order, so
-// results are bitwise the same for any thread count.
+// never leave a per-worker tile. Tasks of a few query blocks of one (b, h), run
+// through parallel_for; every output element is written by one task in a fixed
+// order that does not depend on the grouping, so results are bitwise the same for
+// any thread count.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,11 @@ struct FusedTiles {
 // Br and Bc for head dims Dk, Dv; pure, so that it can be tested.
 FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_t l1_bytes = kL1Bytes,
                        std::int64_t l2_bytes = kL2Bytes);
+
+// Query blocks of Br rows per task, for `query_blocks` blocks in all (B H
+// ceil(Lq / Br)) and `workers` threads: up to 4 share each packed key tile, while
+// every worker gets at least 8 tasks. Any grouping gives the same bits.
+std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers);
 
 // "AVX2, Br=64, Bc=128": the Highway target that runs and the tiles for p.
 std::string fused_describe(const SdpaParams& p);

@@ -87,36 +87,38 @@ void Scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_k
 }
 
 // kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
-// stride along d; kt (depth, ld) with columns [cols, ld) zeroed. On AVX2 in 8 x 8
-// blocks transposed in registers (24 shuffles for 64 floats, where element by
-// element it is 64 loads and 64 stores).
+// stride along d; kt (depth, ld) with columns [cols, ld) zeroed. On x86 targets
+// with 256-bit vectors (AVX2 and the AVX-512 ones) in 8 x 8 blocks transposed in
+// registers (24 shuffles for 64 floats, where element by element it is 64 loads
+// and 64 stores).
 void PackTransposed(const float* HWY_RESTRICT k, std::int64_t row_stride, std::int64_t cols,
                     std::int64_t depth, float* HWY_RESTRICT kt, std::int64_t ld) {
   std::int64_t c0 = 0;
-#if HWY_TARGET == HWY_AVX2
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   const hn::Full256<float> d;
+  using V8 = hn::Vec<decltype(d)>;
   const hn::Repartition<double, decltype(d)> dd;
-  const auto lo64 = [&](Vf a, Vf b) {
+  const auto lo64 = [&](V8 a, V8 b) {
     return hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
-  const auto hi64 = [&](Vf a, Vf b) {
+  const auto hi64 = [&](V8 a, V8 b) {
     return hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
   constexpr std::int64_t kBlock = 8;
   for (; c0 + kBlock <= cols; c0 += kBlock) {
     std::int64_t k0 = 0;
     for (; k0 + kBlock <= depth; k0 += kBlock) {
-      Vf r[kBlock];
+      V8 r[kBlock];
       for (int i = 0; i < kBlock; ++i) r[i] = hn::LoadU(d, k + (c0 + i) * row_stride + k0);
       // Pairs of rows interleaved, then pairs of pairs: u[j] holds column j of
       // rows 0-3 in its lower half and column j + 4 in its upper half (u[4 + j]:
       // rows 4-7).
-      Vf u[kBlock];
+      V8 u[kBlock];
       for (int half = 0; half < 2; ++half) {
-        const Vf* g = r + 4 * half;
-        const Vf t0 = hn::InterleaveLower(d, g[0], g[1]), t1 = hn::InterleaveUpper(d, g[0], g[1]);
-        const Vf t2 = hn::InterleaveLower(d, g[2], g[3]), t3 = hn::InterleaveUpper(d, g[2], g[3]);
-        Vf* out = u + 4 * half;
+        const V8* g = r + 4 * half;
+        const V8 t0 = hn::InterleaveLower(d, g[0], g[1]), t1 = hn::InterleaveUpper(d, g[0], g[1]);
+        const V8 t2 = hn::InterleaveLower(d, g[2], g[3]), t3 = hn::InterleaveUpper(d, g[2], g[3]);
+        V8* out = u + 4 * half;
         out[0] = lo64(t0, t2);
         out[1] = hi64(t0, t2);
         out[2] = lo64(t1, t3);
@@ -164,34 +166,74 @@ HWY_INLINE Vf Exp2NonPositive(Df d, Vf x) {
   return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, kExp2Min)), hn::Mul(p, pow2n));
 }
 
-void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
-                 float* alpha) {
+// The softmax step in three passes, so that no row waits on another: the new
+// maxima (two chains per row), then each row's 2^(s - m_new) and its sum (two
+// chains), then alpha and l for all rows at once, in vectors. One row at a time,
+// each with a horizontal max, a horizontal sum and a scalar exp2 in one chain,
+// took a fifth of the kernel's time at D = 64.
+void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l, float* alpha,
+                 float* row_sum) {
   const Df d;
   const std::int64_t N = LaneCount();
+  float* m_new = alpha;  // alpha holds the new maxima until pass 3
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = s + r * ld_s;
+    Vf a0 = hn::Set(d, kNegInf), a1 = a0;
+    std::int64_t c = 0;
+    for (; c + 2 * N <= ld_s; c += 2 * N) {
+      a0 = hn::Max(a0, hn::LoadU(d, row + c));
+      a1 = hn::Max(a1, hn::LoadU(d, row + c + N));
+    }
+    for (; c < ld_s; c += N) a0 = hn::Max(a0, hn::LoadU(d, row + c));
+    m_new[r] = std::max(m[r], hn::GetLane(hn::MaxOfLanes(d, hn::Max(a0, a1))));
+  }
   for (std::int64_t r = 0; r < rows; ++r) {
     float* row = s + r * ld_s;
-    Vf vmax = hn::Set(d, kNegInf);
-    for (std::int64_t c = 0; c < ld_s; c += N) vmax = hn::Max(vmax, hn::LoadU(d, row + c));
-    const float m_new = std::max(m[r], hn::GetLane(hn::MaxOfLanes(d, vmax)));
-    if (m_new == kNegInf || !(m_new < std::numeric_limits<float>::infinity())) {
-      // Nothing allowed yet: exp(-inf - -inf) would be NaN. A +inf or NaN max is
-      // NaN in the reference (inf - inf); l carries it to the output.
-      if (m_new != kNegInf) l[r] = std::numeric_limits<float>::quiet_NaN();
-      m[r] = m_new;
-      alpha[r] = 1.0f;
+    const Vf vm = hn::Set(d, m_new[r]);
+    if (!(m_new[r] > kNegInf && m_new[r] < std::numeric_limits<float>::infinity())) {
       for (std::int64_t c = 0; c < ld_s; c += N) hn::StoreU(hn::Zero(d), d, row + c);
+      row_sum[r] = 0.0f;
       continue;
     }
-    const Vf vm = hn::Set(d, m_new);
-    Vf vsum = hn::Zero(d);
-    for (std::int64_t c = 0; c < ld_s; c += N) {
+    Vf sum0 = hn::Zero(d), sum1 = sum0;
+    std::int64_t c = 0;
+    for (; c + 2 * N <= ld_s; c += 2 * N) {
+      const Vf e0 = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c), vm));
+      const Vf e1 = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c + N), vm));
+      hn::StoreU(e0, d, row + c);
+      hn::StoreU(e1, d, row + c + N);
+      sum0 = hn::Add(sum0, e0);
+      sum1 = hn::Add(sum1, e1);
+    }
+    for (; c < ld_s; c += N) {
       const Vf e = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c), vm));
       hn::StoreU(e, d, row + c);
-      vsum = hn::Add(vsum, e);
+      sum0 = hn::Add(sum0, e);
     }
-    alpha[r] = std::exp2(m[r] - m_new);  // 0 when m[r] = -inf
-    l[r] = l[r] * alpha[r] + hn::GetLane(hn::SumOfLanes(d, vsum));
-    m[r] = m_new;
+    row_sum[r] = hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
+  }
+  // alpha = 2^(m - m_new), 0 when m = -inf; l = l alpha + sum; m = m_new.
+  std::int64_t r = 0;
+  for (; r + N <= rows; r += N) {
+    const Vf mn = hn::LoadU(d, m_new + r);
+    const Vf a = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, m + r), mn));
+    hn::StoreU(hn::MulAdd(hn::LoadU(d, l + r), a, hn::LoadU(d, row_sum + r)), d, l + r);
+    hn::StoreU(mn, d, m + r);
+    hn::StoreU(a, d, alpha + r);
+  }
+  for (; r < rows; ++r) {
+    const float a = std::exp2(m[r] - m_new[r]);
+    l[r] = l[r] * a + row_sum[r];
+    m[r] = m_new[r];
+    alpha[r] = a;
+  }
+  // Rows with nothing allowed yet keep l (and get alpha = 1: exp(-inf - -inf) is
+  // NaN); a row whose max is +inf or NaN is NaN in the reference (inf - inf), and
+  // l carries it to the output.
+  for (r = 0; r < rows; ++r) {
+    if (m[r] > kNegInf && m[r] < std::numeric_limits<float>::infinity()) continue;
+    alpha[r] = 1.0f;
+    l[r] = m[r] == kNegInf ? 0.0f : std::numeric_limits<float>::quiet_NaN();
   }
 }
 
@@ -267,8 +309,8 @@ void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t
 }
 
 void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
-                        float* alpha) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxStep)(s, rows, ld_s, m, l, alpha);
+                        float* alpha, float* row_sum) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxStep)(s, rows, ld_s, m, l, alpha, row_sum);
 }
 
 void fused_pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,

@@ -31,9 +31,9 @@ void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t
 // s[r, :] = 2^(s[r, :] - m_new); alpha[r] = 2^(m[r] - m_new); l[r] = l[r] alpha[r] +
 // sum_j s[r, j]; m[r] = m_new. A row with nothing allowed so far (m_new = -inf)
 // keeps m, l and gets zeros and alpha = 1; a row whose max is +inf or NaN gets
-// l = NaN, as 0/0 gives in the reference. s (rows, ld_s).
+// l = NaN, as 0/0 gives in the reference. s (rows, ld_s); row_sum is scratch (rows).
 void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
-                        float* alpha);
+                        float* alpha, float* row_sum);
 
 // o[r, :] = o[r, :] alpha[r] + p[r, :cols] v: p (rows, ld_p), v (cols, ld_o) with
 // rows ld_v apart (ld_o floats read from each), o (rows, ld_o).
