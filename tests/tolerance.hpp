@@ -64,6 +64,15 @@ inline double adam_budget(int steps, double lr, double param) {
   return 10 * steps * kEpsF32 * lr + 2 * kEpsF32 * std::abs(param);
 }
 
+// Central finite differences of a float32 computation (a model that runs in float):
+// the step cbrt(eps_f32) balances the truncation error (h^2) against the rounding
+// of the loss (eps / h), leaving about eps^(2/3) = 2.4e-5 of the loss's scale in
+// each difference; gradients 100 times smaller than the loss (the typical ratio
+// in the reverse task's model) give 2.4e-3 relative, and the budget allows 4 times
+// that.
+inline const float kFiniteDifferenceStepF32 = std::cbrt(static_cast<float>(kEpsF32));
+inline constexpr double kFiniteDifferenceBudgetF32 = 1e-2;
+
 // ||got - want|| / ||want||; 0 when both are zero, infinity when only want is.
 template <class A, class B>
 double relative_error(const A& got, const B& want) {

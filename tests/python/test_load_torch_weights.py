@@ -4,7 +4,7 @@ Each case builds a torch module with random parameters (every one non-zero, bias
 included) or trains one for a few steps: nn.MultiheadAttention under several option
 sets, and the tutorials' own modules (d2l's MultiHeadAttention, the Transformer
 tutorial's, Self_Attention). Its state_dict goes into a safetensors file written by
-write_safetensors below, which follows the format's description and shares nothing
+write_safetensors (safetensors_spec.py), which follows the format's description and shares nothing
 with attn (torch's order, not sorted; json.dumps' spacing; F32, F64, F16 or BF16).
 examples/load_torch_weights loads the file, runs the forward on inputs saved with
 np.save, and saves its state_dict back. Its output (and weights) must be torch's,
@@ -13,10 +13,8 @@ tolerance.py; the file it saves must load into torch with load_state_dict(strict
 and give back every parameter bit for bit (WEIGHT_FILE_ERROR).
 """
 
-import json
 import math
 import os
-import struct
 import subprocess
 import zlib
 
@@ -25,53 +23,8 @@ import pytest
 import torch
 from torch import nn
 
+from safetensors_spec import read_safetensors, write_safetensors
 from tolerance import WEIGHT_FILE_ERROR, attention_module_budget, mha_budgets, relative_error
-
-# ---- the safetensors format, written and read independently of attn ---------------------------
-
-
-def tensor_bytes(t, dtype):
-    t = t.detach().contiguous().cpu()
-    if dtype == "BF16":  # numpy has no bfloat16: its bits, through torch
-        return t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
-    return t.numpy().astype({"F32": "<f4", "F64": "<f8", "F16": "<f2"}[dtype]).tobytes()
-
-
-def write_safetensors(path, tensors, metadata, dtype="F32"):
-    """8-byte little-endian header length, the JSON header, the data back to back."""
-    header, blobs, offset = {}, [], 0
-    if metadata:
-        header["__metadata__"] = metadata
-    for name, t in tensors.items():
-        blob = tensor_bytes(t, dtype)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
-
-def read_safetensors(path):
-    """The F32 tensors and the metadata of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n].decode("utf-8"))
-    body = data[8 + n:]
-    metadata = header.pop("__metadata__", {})
-    tensors = {}
-    for name, info in header.items():
-        assert info["dtype"] == "F32", (name, info)
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(body[begin:end], dtype="<f4").reshape(info["shape"])
-        tensors[name] = torch.from_numpy(array.copy())
-    return tensors, metadata
-
 
 # ---- the tutorials' modules, as the documents write them --------------------------------------
 
