@@ -11,6 +11,7 @@ namespace py = pybind11;
 
 void register_ops(py::module_& m);      // ops.cpp
 void register_modules(py::module_& m);  // modules.cpp
+void register_safetensors(py::module_& m);  // safetensors.cpp
 
 // A seed for dropout or parameter initialisation, drawn from the module's one
 // stream, which attn.manual_seed restarts (torch's default generator plays this

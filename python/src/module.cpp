@@ -69,4 +69,5 @@ torch.manual_seed does for torch's.)");
 
   register_ops(m);
   register_modules(m);
+  register_safetensors(m);
 }
