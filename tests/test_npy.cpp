@@ -19,6 +19,7 @@
 
 #include "attn/io.hpp"
 #include "attn/tensor.hpp"
+#include "mutation_harness.hpp"
 #include "test_util.hpp"
 
 using attn::Shape;
@@ -523,15 +524,8 @@ TEST(NpyErrors, DataOfTheWrongLength) {
 
 // ---- mutations ----------------------------------------------------------------------------
 
-enum class Outcome { parsed, refused, failed };
-
-// Parses `bytes` from an exactly sized heap block, so that AddressSanitizer sees any
-// read past the end. Anything but a tensor consistent with its shape or an
-// attn::Error naming the function and source fails the test.
-// The problem in an attn::Error's message, after "[op] source: ".
-std::string problem_of(const std::string& message, const std::string& prefix) {
-  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : "(no prefix) " + message;
-}
+using attn::test::Outcome;
+using attn::test::problem_of;
 
 // read_npy reads a regular file header first and its data in pieces, parse_npy has
 // all the bytes: the two must agree on every input, value for value, error for error.
@@ -552,31 +546,21 @@ void expect_file_reads_alike(const Bytes& bytes, const Tensor* parsed, const std
   }
 }
 
+// Anything but a tensor consistent with its shape, or an attn::Error naming the
+// function and source, fails the test.
 Outcome parse_mutant(const Bytes& bytes, const std::string& what) {
-  const std::size_t n = bytes.size();
-  const std::unique_ptr<std::uint8_t[]> block(new std::uint8_t[n == 0 ? 1 : n]);
-  if (n > 0) std::memcpy(block.get(), bytes.data(), n);
-  try {
-    const Tensor t = parse_npy({block.get(), n}, "mutant.npy");
-    std::int64_t product = 1;
-    for (std::int64_t s : t.shape()) product *= s;
-    EXPECT_EQ(t.numel(), product) << what;
-    EXPECT_EQ(t.strides(), attn::contiguous_strides(t.shape())) << what;
-    EXPECT_EQ(static_cast<std::int64_t>(t.to_vector().size()), t.numel()) << what;
-    expect_file_reads_alike(bytes, &t, "", what);
-    return ::testing::Test::HasFailure() ? Outcome::failed : Outcome::parsed;
-  } catch (const attn::Error& e) {
-    const std::string prefix = "[parse_npy] mutant.npy: ";
-    if (std::string(e.what()).rfind(prefix, 0) != 0) {
-      ADD_FAILURE() << what << ": message without its function and source: " << e.what();
-      return Outcome::failed;
-    }
-    expect_file_reads_alike(bytes, nullptr, problem_of(e.what(), prefix), what);
-    return ::testing::Test::HasFailure() ? Outcome::failed : Outcome::refused;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << what << ": threw a non-attn exception: " << e.what();
-    return Outcome::failed;
-  }
+  return attn::test::parse_mutant(
+      bytes, what, "[parse_npy] mutant.npy: ",
+      [](std::span<const std::uint8_t> b) { return parse_npy(b, "mutant.npy"); },
+      [&](const Tensor& t) {
+        std::int64_t product = 1;
+        for (std::int64_t s : t.shape()) product *= s;
+        EXPECT_EQ(t.numel(), product) << what;
+        EXPECT_EQ(t.strides(), attn::contiguous_strides(t.shape())) << what;
+        EXPECT_EQ(static_cast<std::int64_t>(t.to_vector().size()), t.numel()) << what;
+        expect_file_reads_alike(bytes, &t, "", what);
+      },
+      [&](const std::string& problem) { expect_file_reads_alike(bytes, nullptr, problem, what); });
 }
 
 std::vector<Bytes> seeds() {

@@ -22,6 +22,7 @@
 
 #include "attn/safetensors.hpp"
 #include "attn/tensor.hpp"
+#include "mutation_harness.hpp"
 #include "test_util.hpp"
 
 using attn::Shape;
@@ -485,12 +486,8 @@ TEST(SafetensorsErrors, OffsetsAndCoverage) {
 
 // ---- mutations -----------------------------------------------------------------------------
 
-enum class Outcome { parsed, refused, failed };
-
-// The problem in an attn::Error's message, after "[op] source: ".
-std::string problem_of(const std::string& message, const std::string& prefix) {
-  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : "(no prefix) " + message;
-}
+using attn::test::Outcome;
+using attn::test::problem_of;
 
 // load_safetensors maps the file, parse_safetensors has the bytes: the two must agree
 // on every input, value for value, error for error.
@@ -516,45 +513,32 @@ void expect_file_reads_alike(const Bytes& bytes, const SafetensorsFile* parsed,
   }
 }
 
-// Parses `bytes` from an exactly sized heap block, so that AddressSanitizer sees any
-// read past the end. Anything but tensors consistent with their shapes that survive
-// a round trip through the writer, or an attn::Error naming the function and source,
-// fails the test.
+// Anything but tensors consistent with their shapes that survive a round trip
+// through the writer, or an attn::Error naming the function and source, fails the
+// test.
 Outcome parse_mutant(const Bytes& bytes, const std::string& what) {
-  const std::size_t n = bytes.size();
-  const std::unique_ptr<std::uint8_t[]> block(new std::uint8_t[n == 0 ? 1 : n]);
-  if (n > 0) std::memcpy(block.get(), bytes.data(), n);
-  try {
-    const SafetensorsFile f = parse_safetensors({block.get(), n}, "mutant.safetensors");
-    const SafetensorsFile back = parse_safetensors(serialize_safetensors(f.tensors, f.metadata), "back");
-    EXPECT_EQ(back.metadata, f.metadata) << what;
-    for (const auto& [name, t] : f.tensors) {
-      EXPECT_EQ(t.strides(), attn::contiguous_strides(t.shape())) << what;
-      const std::vector<float> values = t.to_vector();
-      EXPECT_EQ(static_cast<std::int64_t>(values.size()), t.numel()) << what;
-      const Tensor* again = back.find(name);
-      if (again == nullptr || again->shape() != t.shape()) {
-        ADD_FAILURE() << what << ": tensor '" << name << "' lost in the round trip";
-        continue;
-      }
-      const std::vector<float> round = again->to_vector();
-      EXPECT_EQ(0, values.empty() ? 0 : std::memcmp(values.data(), round.data(), values.size() * 4))
-          << what;
-    }
-    expect_file_reads_alike(bytes, &f, "", what);
-    return ::testing::Test::HasFailure() ? Outcome::failed : Outcome::parsed;
-  } catch (const attn::Error& e) {
-    const std::string prefix = "[parse_safetensors] mutant.safetensors: ";
-    if (std::string(e.what()).rfind(prefix, 0) != 0) {
-      ADD_FAILURE() << what << ": message without its function and source: " << e.what();
-      return Outcome::failed;
-    }
-    expect_file_reads_alike(bytes, nullptr, problem_of(e.what(), prefix), what);
-    return ::testing::Test::HasFailure() ? Outcome::failed : Outcome::refused;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << what << ": threw a non-attn exception: " << e.what();
-    return Outcome::failed;
-  }
+  return attn::test::parse_mutant(
+      bytes, what, "[parse_safetensors] mutant.safetensors: ",
+      [](std::span<const std::uint8_t> b) { return parse_safetensors(b, "mutant.safetensors"); },
+      [&](const SafetensorsFile& f) {
+        const SafetensorsFile back = parse_safetensors(serialize_safetensors(f.tensors, f.metadata), "back");
+        EXPECT_EQ(back.metadata, f.metadata) << what;
+        for (const auto& [name, t] : f.tensors) {
+          EXPECT_EQ(t.strides(), attn::contiguous_strides(t.shape())) << what;
+          const std::vector<float> values = t.to_vector();
+          EXPECT_EQ(static_cast<std::int64_t>(values.size()), t.numel()) << what;
+          const Tensor* again = back.find(name);
+          if (again == nullptr || again->shape() != t.shape()) {
+            ADD_FAILURE() << what << ": tensor '" << name << "' lost in the round trip";
+            continue;
+          }
+          const std::vector<float> round = again->to_vector();
+          EXPECT_EQ(0, values.empty() ? 0 : std::memcmp(values.data(), round.data(), values.size() * 4))
+              << what;
+        }
+        expect_file_reads_alike(bytes, &f, "", what);
+      },
+      [&](const std::string& problem) { expect_file_reads_alike(bytes, nullptr, problem, what); });
 }
 
 std::vector<Bytes> seeds() {

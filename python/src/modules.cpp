@@ -67,6 +67,27 @@ struct DotProductAttentionObject {
   std::mutex forward;
 };
 
+// What d2l's two attention modules share beside forward: mha(...) calling
+// forward, the last forward's attention_weights and the dropout probability.
+template <class Object>
+void def_d2l_attention(py::class_<Object>& cls) {
+  cls.def(
+         "__call__",
+         [](py::object self, py::handle q, py::handle k, py::handle v, py::handle lens) {
+           return self.attr("forward")(q, k, v, lens);
+         },
+         "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(),
+         R"(__call__(self, queries, keys, values, valid_lens=None)
+--
+
+forward(queries, keys, values, valid_lens).)")
+      .def_property_readonly(
+          "attention_weights", [](const Object& o) { return to_numpy(o.module.attention_weights); },
+          "(B, Lq, Lk) of the last forward, before dropout; None before the first.")
+      .def_property_readonly(
+          "dropout", [](const Object& o) { return o.module.dropout; }, "The dropout probability.");
+}
+
 // train(mode=True), eval() and the training attribute, as torch.nn.Module's.
 template <class Object>
 void def_mode(py::class_<Object>& cls) {
@@ -367,19 +388,6 @@ W_q (Linear query_size -> num_hiddens), W_k (key_size -> num_hiddens), w_v
 
 queries (B, Lq, query_size), keys (B, Lk, key_size), values (B, Lk, Dv), float32;
 valid_lens None, (B) or (B, Lq) integers -> (B, Lq, Dv).)")
-      .def(
-          "__call__",
-          [](py::object self, py::handle q, py::handle k, py::handle v, py::handle lens) {
-            return self.attr("forward")(q, k, v, lens);
-          },
-          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(),
-          R"(__call__(self, queries, keys, values, valid_lens=None)
---
-
-forward(queries, keys, values, valid_lens).)")
-      .def_property_readonly(
-          "attention_weights", [](const Object& o) { return to_numpy(o.module.attention_weights); },
-          "(B, Lq, Lk) of the last forward, before dropout; None before the first.")
       .def_property_readonly(
           "W_q", [](Object& o) -> Linear& { return o.module.W_q; },
           py::return_value_policy::reference_internal)
@@ -388,9 +396,8 @@ forward(queries, keys, values, valid_lens).)")
           py::return_value_policy::reference_internal)
       .def_property_readonly(
           "w_v", [](Object& o) -> Linear& { return o.module.w_v; },
-          py::return_value_policy::reference_internal)
-      .def_property_readonly(
-          "dropout", [](const Object& o) { return o.module.dropout; }, "The dropout probability.");
+          py::return_value_policy::reference_internal);
+  def_d2l_attention(cls);
   def_mode(cls);
   def_parameter_access(cls, "AdditiveAttention", [](const Object& o) { return o.module.named_parameters(); });
 }
@@ -415,22 +422,8 @@ Starts in training mode.)");
 --
 
 queries (B, Lq, d), keys (B, Lk, d), values (B, Lk, Dv), float32; valid_lens
-None, (B) or (B, Lq) integers -> (B, Lq, Dv).)")
-      .def(
-          "__call__",
-          [](py::object self, py::handle q, py::handle k, py::handle v, py::handle lens) {
-            return self.attr("forward")(q, k, v, lens);
-          },
-          "queries"_a, "keys"_a, "values"_a, "valid_lens"_a = py::none(),
-          R"(__call__(self, queries, keys, values, valid_lens=None)
---
-
-forward(queries, keys, values, valid_lens).)")
-      .def_property_readonly(
-          "attention_weights", [](const Object& o) { return to_numpy(o.module.attention_weights); },
-          "(B, Lq, Lk) of the last forward, before dropout; None before the first.")
-      .def_property_readonly(
-          "dropout", [](const Object& o) { return o.module.dropout; }, "The dropout probability.");
+None, (B) or (B, Lq) integers -> (B, Lq, Dv).)");
+  def_d2l_attention(cls);
   def_mode(cls);
 }
 
