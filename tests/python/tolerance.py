@@ -17,6 +17,16 @@ a softmax, y = sum_k t_k, is within gamma_n sum_k |t_k| elementwise, so within
 (n * condition + 1) * u norm-wise: gamma_n times the condition
 ||sum_k |t_k||| / ||y|| (1 when no term cancels another) and the rounding of the
 result (float_sum_budget, as attn::test::float_sum_budget).
+
+Gradients (grad_error_bound, as attn::test::grad_error_bound): a reference backward
+reads float32 values that its forward rounded and rounds its results once; the
+tests' grad_bounds.hpp follows those roundings through the backward's formulas to
+an elementwise bound u E, computed from the long-double forward (grad_case prints
+||E||). So ||G_attn - G|| <= (||E|| + ||G||) (u + DOUBLE_ARITHMETIC), G the float64
+gradient, DOUBLE_ARITHMETIC covering the double arithmetic on both sides (the
+reference's and torch's float64 autograd, which stands in for central differences
+here). The bound is absolute, so that a gradient that is zero by cancellation is
+held to the size of its terms.
 """
 
 import numpy as np
@@ -49,6 +59,14 @@ def mha_budgets(embed_dim, num_heads, S, kdim=None, vdim=None, add_bias_kv=False
     keys = S + int(add_bias_kv) + int(add_zero_attn)
     return (float_chain_budget(widest_input, head_dim, keys, keys, E),
             float_chain_budget(widest_input, head_dim, keys, num_heads))
+
+
+DOUBLE_ARITHMETIC = 1e-9
+
+
+def grad_error_bound(bound_norm, want_norm):
+    """(||E|| + ||G||) (u + DOUBLE_ARITHMETIC): the budget of ||G_attn - G||."""
+    return (bound_norm + want_norm) * (UNIT_ROUNDOFF + DOUBLE_ARITHMETIC)
 
 
 def relative_error(got, want):
