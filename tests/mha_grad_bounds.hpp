@@ -49,9 +49,12 @@ struct LongDoubleMha {
 // "query", "key", "value" and by parameter name, row-major in each one's shape.
 // query, key, value and dy (dL/doutput) in the module's layout; `in` the forward's
 // internals at these inputs; `drop` the dropout factor per (b, h, i, j) or empty.
+// `float_products`: the projections' products accumulate in float32 (OpenBLAS,
+// Kernel::automatic), which adds gamma_n sum |terms| to each (Higham 3.1); the
+// attention must still run on the reference (d2l's fill sees to that).
 inline NamedBounds mha_bounds(const LongDoubleMha& m, const LTensor& query, const LTensor& key,
                               const LTensor& value, const LTensor& dy, const mha::Internals& in,
-                              const DropFn& drop, MaskFill fill) {
+                              const DropFn& drop, MaskFill fill, bool float_products = false) {
   using Index = std::int64_t;
   using Real = long double;
   const MultiHeadAttentionOptions& o = m.opts;
@@ -79,12 +82,14 @@ inline NamedBounds mha_bounds(const LongDoubleMha& m, const LTensor& query, cons
         }
         for (Index e = 0; e < Eout; ++e) dconcat(b, i, p) += at(dy, b, i, e) * m.out_proj_weight(e, p);
       }
+  // In float, each of a sum's n terms adds up to n u |term|.
+  const auto summed = [&](Index n) { return float_products ? 1 + static_cast<Real>(n) : 1.0L; };
   if (o.out_proj) {
     std::vector<Real> w(static_cast<std::size_t>(Eout * Pv), 0.0L);
     for (Index b = 0; b < B; ++b)
       for (Index i = 0; i < L; ++i)
         for (Index e = 0; e < Eout; ++e)
-          for (Index p = 0; p < Pv; ++p) w[e * Pv + p] += std::abs(at(dy, b, i, e) * in.concat(b, i, p));
+          for (Index p = 0; p < Pv; ++p) w[e * Pv + p] += summed(B * L) * std::abs(at(dy, b, i, e) * in.concat(b, i, p));
     r["out_proj.weight"] = w;
     if (m.out_proj_bias.defined()) r["out_proj.bias"] = std::vector<Real>(static_cast<std::size_t>(Eout), 0.0L);
   }
@@ -108,28 +113,33 @@ inline NamedBounds mha_bounds(const LongDoubleMha& m, const LTensor& query, cons
       }
     }
   const SdpaBound a = sdpa_bound(t, q4, k4, Dqk, 1.0L / std::sqrt(static_cast<Real>(Dqk)));
-  // The error of each float32 gradient that the attention hands on, in u: its
-  // propagated error and its rounding (|dx| <= the sum of |terms|), batch-major.
+  // Each float32 gradient that the attention hands on, batch-major: the bound of its
+  // error in u (the propagated error and its rounding, |dx| <= the sum of |terms|),
+  // and of its size.
+  struct Handed {
+    mha::Array3 err, size;
+  };
   const auto handed = [&](const std::vector<Real>& err, const std::vector<Real>& abs, Index len, Index D) {
-    mha::Array3 f(B, len, H * D);
+    Handed f{mha::Array3(B, len, H * D), mha::Array3(B, len, H * D)};
     for (Index b = 0; b < B; ++b)
       for (Index h = 0; h < H; ++h)
         for (Index j = 0; j < len; ++j)
           for (Index d = 0; d < D; ++d) {
             const std::size_t n = static_cast<std::size_t>(((b * H + h) * len + j) * D + d);
-            f(b, j, h * D + d) = err[n] + abs[n];
+            f.err(b, j, h * D + d) = err[n] + abs[n];
+            f.size(b, j, h * D + d) = abs[n];
           }
     return f;
   };
-  const mha::Array3 fq = handed(a.dq_err, a.dq_abs, L, Dqk), fk = handed(a.dk_err, a.dk_abs, Sx, Dqk);
-  const mha::Array3 fv = handed(a.softmax.dv_err, a.softmax.dv_abs, Sx, Dv);
+  const Handed fq = handed(a.dq_err, a.dq_abs, L, Dqk), fk = handed(a.dk_err, a.dk_abs, Sx, Dqk);
+  const Handed fv = handed(a.softmax.dv_err, a.softmax.dv_abs, Sx, Dv);
 
   // ---- appended keys: bias_k's gradient sums the batches' rows S ----
   if (o.add_bias_kv) {
     std::vector<Real> bk(static_cast<std::size_t>(Pqk), 0.0L), bv(static_cast<std::size_t>(Pv), 0.0L);
     for (Index b = 0; b < B; ++b) {
-      for (Index p = 0; p < Pqk; ++p) bk[p] += fk(b, S, p);
-      for (Index p = 0; p < Pv; ++p) bv[p] += fv(b, S, p);
+      for (Index p = 0; p < Pqk; ++p) bk[p] += fk.err(b, S, p);
+      for (Index p = 0; p < Pv; ++p) bv[p] += fv.err(b, S, p);
     }
     r["bias_k"] = bk;
     r["bias_v"] = bv;
@@ -139,18 +149,21 @@ inline NamedBounds mha_bounds(const LongDoubleMha& m, const LTensor& query, cons
   struct Projection {
     std::vector<Real> dx, dw, db;
   };
-  const auto project = [&](const mha::Array3& f, const LTensor& x, const LTensor& W, Index row0, Index P, Index len) {
+  const auto project = [&](const Handed& f, const LTensor& x, const LTensor& W, Index row0, Index P, Index len) {
     const Index width = x.size(-1);
     Projection g{std::vector<Real>(static_cast<std::size_t>(B * len * width), 0.0L),
                  std::vector<Real>(static_cast<std::size_t>(P * width), 0.0L),
                  std::vector<Real>(static_cast<std::size_t>(P), 0.0L)};
+    // dx sums over P, dW and db over the B * len rows.
+    const Real over_p = summed(P) - 1, over_rows = summed(B * len) - 1;
     for (Index b = 0; b < B; ++b)
       for (Index l = 0; l < len; ++l)
         for (Index p = 0; p < P; ++p) {
-          g.db[p] += f(b, l, p);
+          const Real err = f.err(b, l, p), size = f.size(b, l, p);
+          g.db[p] += err + over_rows * size;
           for (Index c = 0; c < width; ++c) {
-            g.dx[flat(b, l, c, width)] += f(b, l, p) * std::abs(W(row0 + p, c));
-            g.dw[p * width + c] += f(b, l, p) * std::abs(at(x, b, l, c));
+            g.dx[flat(b, l, c, width)] += (err + over_p * size) * std::abs(W(row0 + p, c));
+            g.dw[p * width + c] += (err + over_rows * size) * std::abs(at(x, b, l, c));
           }
         }
     return g;

@@ -55,6 +55,7 @@ struct Case {
   bool valid_lens = false;  // (B, L) lengths, one of them 0
   bool extra_mask = false;  // fo.mask: a sliding window and a bias term
   MaskFill fill = MaskFill::neg_inf;
+  Kernel kernel = Kernel::reference;  // automatic: OpenBLAS for the projections' products
 };
 
 MultiHeadAttentionOptions mha_options(std::int64_t E, std::int64_t H) {
@@ -87,7 +88,7 @@ void check(const Case& c) {
                value = seq(c.S, o.vdim.value_or(E));
 
   MultiHeadForwardOptions fo;
-  fo.kernel = Kernel::reference;
+  fo.kernel = c.kernel;
   fo.need_weights = true;
   fo.average_attn_weights = false;  // the applied weights per head say what dropout kept
   fo.is_causal = c.is_causal;
@@ -139,7 +140,8 @@ void check(const Case& c) {
   };
   mha::Internals in;
   mha::multi_head_attention(lm, qL, kL, vL, fo, nullptr, bias_ptr, drop, &in);
-  attn::test::NamedBounds bounds = attn::test::mha_bounds(lm, qL, kL, vL, widen(dy), in, drop, fo.fill);
+  attn::test::NamedBounds bounds =
+      attn::test::mha_bounds(lm, qL, kL, vL, widen(dy), in, drop, fo.fill, c.kernel != Kernel::reference);
 
   expect_gradient(g.query, query.shape(), central_differences(qL, loss), bounds["query"], "query");
   expect_gradient(g.key, key.shape(), central_differences(kL, loss), bounds["key"], "key");
@@ -213,6 +215,39 @@ TEST(MultiHeadAttentionBackward, DropoutUsesTheForwardsMask) {
 
 TEST(MultiHeadAttentionBackward, FullyMaskedBatchHasZeroGradientsThere) {
   check({.label = "batch 1 sees no key", .options = mha_options(8, 2), .kpm = "all of batch 1"});
+}
+
+// ---- the fast kernels ----------------------------------------------------------------------
+
+TEST(MultiHeadAttentionBackward, OpenBlasProjections) {
+  // Kernel::automatic with d2l's fill: OpenBLAS for the projections (forward and
+  // backward), the reference for attention, whose errors the bound describes.
+  MultiHeadAttentionOptions o = mha_options(8, 2);
+  o.kdim = 6;
+  o.add_bias_kv = true;
+  check({.label = "automatic", .options = o, .valid_lens = true, .fill = MaskFill::d2l, .kernel = Kernel::automatic});
+  o.batch_first = true;
+  o.dropout = 0.2;
+  check({.label = "automatic, batch_first, dropout", .options = o, .kpm = "bool", .fill = MaskFill::d2l,
+         .kernel = Kernel::automatic});
+}
+
+TEST(MultiHeadAttentionBackward, AfterTheFusedForward) {
+  // The fused forward's out and lse carry its own rounding (tested in the forward's
+  // tests); the backward that reads them returns finite gradients of every name.
+  for (Kernel kernel : {Kernel::automatic, Kernel::fused}) {
+    MultiHeadAttention m(mha_options(8, 2));
+    Rng rng(3);
+    const Tensor x = Tensor::randn({5, 2, 8}, rng);
+    MultiHeadForwardOptions fo;
+    fo.kernel = kernel;
+    fo.is_causal = true;
+    const MultiHeadResult y = m.forward(x, x, x, fo);
+    const AttentionModuleGrads g = m.backward(Tensor::randn(y.output.shape(), rng));
+    EXPECT_EQ(attn::test::names_of(g.params), attn::test::names_of(m.named_parameters()));
+    for (const Tensor& t : {g.query, g.key, g.value}) attn::test::expect_finite(t, "input gradient");
+    for (const auto& [name, t] : g.params) attn::test::expect_finite(t, name);
+  }
 }
 
 // ---- the documents' variants -------------------------------------------------------------
