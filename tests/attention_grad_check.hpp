@@ -19,13 +19,15 @@ namespace attn::test {
 // Scaled dot-product attention: g's dq, dk, dv (the shapes of q, k, v, 3-D or 4-D)
 // and dbias (one per bias term) at (q, k, v) given dout.
 inline void expect_sdpa_gradients(const AttentionGrads& g, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& dout, const MaskParts& parts, long double scale, MaskFill fill,
-                                  const DropFn& drop, const std::string& label) {
+                                  const Tensor& dout, const MaskParts& parts, long double scale,
+                                  MaskFill fill, const DropFn& drop, const std::string& label) {
   const Tensor q4 = heads_of(q), k4 = heads_of(k), v4 = heads_of(v);
   const Index B = q4.size(0), H = q4.size(1), Lq = q4.size(2), Lk = k4.size(2), Dk = q4.size(3);
   const OracleMask mask(parts, B, H, Lq, Lk);
   const LTensor qL = widen(q4), kL = widen(k4), vL = widen(v4);
-  const auto forward = [&] { return oracle_attention(qL, kL, vL, scale, mask.allowed, mask.bias, fill, drop); };
+  const auto forward = [&] {
+    return oracle_attention(qL, kL, vL, scale, mask.allowed, mask.bias, fill, drop);
+  };
   const std::vector<long double> dO = widen_values(heads_of(dout));
   const auto loss = [&] { return dot(dO, forward().out); };
 
@@ -38,7 +40,8 @@ inline void expect_sdpa_gradients(const AttentionGrads& g, const Tensor& q, cons
   EXPECT_EQ(g.dbias.size(), parts.biases.size()) << label;
   for (std::size_t n = 0; n < parts.biases.size() && n < g.dbias.size(); ++n)
     expect_gradient(g.dbias[n], parts.biases[n].shape(), central_differences(mask.biases[n], loss),
-                    bias_bound(t, bound.softmax, parts.biases[n].shape()), label + " dbias[" + std::to_string(n) + "]");
+                    bias_bound(t, bound.softmax, parts.biases[n].shape()),
+                    label + " dbias[" + std::to_string(n) + "]");
 
   // Rows with nothing allowed have exactly zero gradient.
   const Tensor dq4 = heads_of(g.dq);
@@ -60,7 +63,9 @@ inline void expect_additive_gradients(const AdditiveGrads& g, const Tensor& quer
   const OracleMask mask(parts, B, 1, Lq, Lk);
   const LTensor qL = widen(queries), kL = widen(keys), vL = widen(values);
   const LTensor wqL = widen(w_q), wkL = widen(w_k), wvL = widen(w_v);
-  const auto forward = [&] { return oracle_additive(qL, kL, vL, wqL, wkL, wvL, mask.allowed, fill, drop, mask.bias); };
+  const auto forward = [&] {
+    return oracle_additive(qL, kL, vL, wqL, wkL, wvL, mask.allowed, fill, drop, mask.bias);
+  };
   const std::vector<long double> dO = widen_values(dout);
   const auto loss = [&] { return dot(dO, forward().out); };
 
@@ -68,7 +73,8 @@ inline void expect_additive_gradients(const AdditiveGrads& g, const Tensor& quer
   const AdditiveBound bound = additive_bound(t, qL, kL, wqL, wkL, wvL);
   expect_gradient(g.dq, queries.shape(), central_differences(qL, loss), bound.dq_err, label + " dqueries");
   expect_gradient(g.dk, keys.shape(), central_differences(kL, loss), bound.dk_err, label + " dkeys");
-  expect_gradient(g.dv, values.shape(), central_differences(vL, loss), bound.softmax.dv_err, label + " dvalues");
+  expect_gradient(g.dv, values.shape(), central_differences(vL, loss), bound.softmax.dv_err,
+                  label + " dvalues");
   expect_gradient(g.dw_q, w_q.shape(), central_differences(wqL, loss), bound.dw_q_err, label + " dw_q");
   expect_gradient(g.dw_k, w_k.shape(), central_differences(wkL, loss), bound.dw_k_err, label + " dw_k");
   expect_gradient(g.dw_v, w_v.shape(), central_differences(wvL, loss), bound.dw_v_err, label + " dw_v");

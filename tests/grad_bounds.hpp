@@ -44,14 +44,14 @@ inline LTensor widen(const Tensor& t) {
 // row-major vectors, with H query heads reading Hkv key/value heads.
 struct AttentionTerms {
   std::int64_t B = 0, H = 0, Hkv = 0, Lq = 0, Lk = 0, Dv = 0;
-  std::vector<long double> P;       // (B, H, Lq, Lk): the softmax, before dropout
-  std::vector<long double> lse;     // (B, H, Lq)
-  std::vector<long double> out;     // (B, H, Lq, Dv): the output, dropout applied
-  std::vector<long double> dout;    // (B, H, Lq, Dv)
-  std::vector<long double> v;       // (B, Hkv, Lk, Dv)
-  std::vector<long double> drop;    // (B, H, Lq, Lk): dropout's factor m, 1 without
-  std::vector<bool> allowed;        // (B, H, Lq, Lk): the score is not masked
-  bool lse_saved = true;            // false under MaskFill::d2l
+  std::vector<long double> P;     // (B, H, Lq, Lk): the softmax, before dropout
+  std::vector<long double> lse;   // (B, H, Lq)
+  std::vector<long double> out;   // (B, H, Lq, Dv): the output, dropout applied
+  std::vector<long double> dout;  // (B, H, Lq, Dv)
+  std::vector<long double> v;     // (B, Hkv, Lk, Dv)
+  std::vector<long double> drop;  // (B, H, Lq, Lk): dropout's factor m, 1 without
+  std::vector<bool> allowed;      // (B, H, Lq, Lk): the score is not masked
+  bool lse_saved = true;          // false under MaskFill::d2l
 
   std::size_t row(std::int64_t b, std::int64_t h, std::int64_t i) const {
     return static_cast<std::size_t>((b * H + h) * Lq + i);
@@ -145,7 +145,8 @@ inline SdpaBound sdpa_bound(const AttentionTerms& t, const std::vector<long doub
 
 // A bias term of shape `shape`, broadcast to (B, H, Lq, Lk): its gradient sums dS
 // over the broadcast axes, so its error sums e there. Row-major in `shape`.
-inline std::vector<long double> bias_bound(const AttentionTerms& t, const SoftmaxBound& s, const Shape& shape) {
+inline std::vector<long double> bias_bound(const AttentionTerms& t, const SoftmaxBound& s,
+                                           const Shape& shape) {
   LTensor err = LTensor::zeros(shape);
   const LTensor view = err.expand({t.B, t.H, t.Lq, t.Lk});
   for (std::int64_t b = 0; b < t.B; ++b)
@@ -275,7 +276,19 @@ inline AttentionTerms attention_terms(const OracleResult& exact, const OracleMas
                                       const std::vector<long double>& dout, const LTensor& v4, Index H,
                                       Index Lq, MaskFill fill) {
   const Index B = v4.size(0), Hkv = v4.size(1), Lk = v4.size(2), Dv = v4.size(3);
-  AttentionTerms t{B, H, Hkv, Lq, Lk, Dv, exact.weights, exact.lse, exact.out, dout, v4.to_vector(), {}, {},
+  AttentionTerms t{B,
+                   H,
+                   Hkv,
+                   Lq,
+                   Lk,
+                   Dv,
+                   exact.weights,
+                   exact.lse,
+                   exact.out,
+                   dout,
+                   v4.to_vector(),
+                   {},
+                   {},
                    fill != MaskFill::d2l};
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
@@ -294,7 +307,9 @@ inline Tensor heads_of(const Tensor& t) { return t.rank() == 3 ? t.unsqueeze(1) 
 inline DropFn drop_from_applied(const Tensor& applied4, double p) {
   if (p == 0) return {};
   const long double keep = p < 1 ? 1.0L / (1.0L - static_cast<long double>(p)) : 0.0L;
-  return [applied4, keep](Index b, Index h, Index i, Index j) { return applied4(b, h, i, j) != 0 ? keep : 0.0L; };
+  return [applied4, keep](Index b, Index h, Index i, Index j) {
+    return applied4(b, h, i, j) != 0 ? keep : 0.0L;
+  };
 }
 
 // Bounds keyed by gradient name (inputs and parameters), each row-major in its

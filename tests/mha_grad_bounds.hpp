@@ -33,12 +33,15 @@ struct LongDoubleMha {
   const MultiHeadAttentionOptions& options() const { return opts; }
   // The tensor called `name` in named_parameters(); null for another name.
   LTensor* slot(const std::string& name) {
-    const std::pair<const char*, LTensor*> slots[] = {
-        {"in_proj_weight", &in_proj_weight}, {"q_proj_weight", &q_proj_weight},
-        {"k_proj_weight", &k_proj_weight},   {"v_proj_weight", &v_proj_weight},
-        {"in_proj_bias", &in_proj_bias},     {"bias_k", &bias_k},
-        {"bias_v", &bias_v},                 {"out_proj.weight", &out_proj_weight},
-        {"out_proj.bias", &out_proj_bias}};
+    const std::pair<const char*, LTensor*> slots[] = {{"in_proj_weight", &in_proj_weight},
+                                                      {"q_proj_weight", &q_proj_weight},
+                                                      {"k_proj_weight", &k_proj_weight},
+                                                      {"v_proj_weight", &v_proj_weight},
+                                                      {"in_proj_bias", &in_proj_bias},
+                                                      {"bias_k", &bias_k},
+                                                      {"bias_v", &bias_v},
+                                                      {"out_proj.weight", &out_proj_weight},
+                                                      {"out_proj.bias", &out_proj_bias}};
     for (const auto& [n, t] : slots)
       if (name == n) return t;
     return nullptr;
@@ -89,9 +92,11 @@ inline NamedBounds mha_bounds(const LongDoubleMha& m, const LTensor& query, cons
     for (Index b = 0; b < B; ++b)
       for (Index i = 0; i < L; ++i)
         for (Index e = 0; e < Eout; ++e)
-          for (Index p = 0; p < Pv; ++p) w[e * Pv + p] += summed(B * L) * std::abs(at(dy, b, i, e) * in.concat(b, i, p));
+          for (Index p = 0; p < Pv; ++p)
+            w[e * Pv + p] += summed(B * L) * std::abs(at(dy, b, i, e) * in.concat(b, i, p));
     r["out_proj.weight"] = w;
-    if (m.out_proj_bias.defined()) r["out_proj.bias"] = std::vector<Real>(static_cast<std::size_t>(Eout), 0.0L);
+    if (m.out_proj_bias.defined())
+      r["out_proj.bias"] = std::vector<Real>(static_cast<std::size_t>(Eout), 0.0L);
   }
 
   // ---- attention per head: grad_bounds.hpp's sdpa_bound on the heads' views ----
@@ -149,7 +154,8 @@ inline NamedBounds mha_bounds(const LongDoubleMha& m, const LTensor& query, cons
   struct Projection {
     std::vector<Real> dx, dw, db;
   };
-  const auto project = [&](const Handed& f, const LTensor& x, const LTensor& W, Index row0, Index P, Index len) {
+  const auto project = [&](const Handed& f, const LTensor& x, const LTensor& W, Index row0, Index P,
+                           Index len) {
     const Index width = x.size(-1);
     Projection g{std::vector<Real>(static_cast<std::size_t>(B * len * width), 0.0L),
                  std::vector<Real>(static_cast<std::size_t>(P * width), 0.0L),
@@ -170,8 +176,10 @@ inline NamedBounds mha_bounds(const LongDoubleMha& m, const LTensor& query, cons
   };
   const bool packed = m.in_proj_weight.defined();
   const Projection pq = project(fq, query, packed ? m.in_proj_weight : m.q_proj_weight, 0, Pqk, L);
-  const Projection pk = project(fk, key, packed ? m.in_proj_weight : m.k_proj_weight, packed ? Pqk : 0, Pqk, S);
-  const Projection pv = project(fv, value, packed ? m.in_proj_weight : m.v_proj_weight, packed ? 2 * Pqk : 0, Pv, S);
+  const Projection pk =
+      project(fk, key, packed ? m.in_proj_weight : m.k_proj_weight, packed ? Pqk : 0, Pqk, S);
+  const Projection pv =
+      project(fv, value, packed ? m.in_proj_weight : m.v_proj_weight, packed ? 2 * Pqk : 0, Pv, S);
   r["query"] = pq.dx;
   r["key"] = pk.dx;
   r["value"] = pv.dx;

@@ -76,7 +76,8 @@ Array3 project(const BasicTensor<T>& x, bool batch_first, Index B, Index len, co
     for (Index l = 0; l < len; ++l)
       for (Index p = 0; p < P; ++p) {
         Real acc = bias.defined() ? static_cast<Real>(bias(bias0 + p)) : 0.0L;
-        for (Index c = 0; c < in; ++c) acc += input_at(x, batch_first, b, l, c) * static_cast<Real>(W(row0 + p, c));
+        for (Index c = 0; c < in; ++c)
+          acc += input_at(x, batch_first, b, l, c) * static_cast<Real>(W(row0 + p, c));
         y(b, l, p) = acc;
       }
   return y;

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "attention_grad_check.hpp"
 #include "attn/backward.hpp"
 #include "attn/ops.hpp"
-#include "attention_grad_check.hpp"
 #include "grad_check.hpp"
 #include "oracle.hpp"
 #include "test_util.hpp"
@@ -38,8 +38,9 @@ struct Inputs {
 // B = 2, Lq = 4, Lk = 5, Dq = 3, Dk = 2, Dv = 3, num_hiddens = 6: weights ~ N(0, 1/2) so
 // that tanh is neither linear nor saturated.
 Inputs random_inputs(std::uint64_t seed) {
-  Inputs x{randn({2, 4, 3}, seed), randn({2, 5, 2}, seed + 1), randn({2, 5, 3}, seed + 2),
-           randn({6, 3}, seed + 3), randn({6, 2}, seed + 4), randn({1, 6}, seed + 5), randn({2, 4, 3}, seed + 6)};
+  Inputs x{randn({2, 4, 3}, seed),    randn({2, 5, 2}, seed + 1), randn({2, 5, 3}, seed + 2),
+           randn({6, 3}, seed + 3),   randn({6, 2}, seed + 4),    randn({1, 6}, seed + 5),
+           randn({2, 4, 3}, seed + 6)};
   for (Tensor* w : {&x.w_q, &x.w_k, &x.w_v}) w->for_each([](float& v) { v *= 0.7f; });
   return x;
 }
@@ -61,10 +62,12 @@ AdditiveGrads check(const Case& c, const Inputs& x) {
   o.fill = c.fill;
   o.need_weights = true;  // the applied weights say which ones dropout kept
   const AttentionResult r = attn::additive_attention(x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v, o);
-  const AdditiveGrads g = attn::additive_attention_backward(x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v,
-                                                            r.out, r.lse, x.dout, o, BackwardOptions{.need_bias_grad = true});
-  attn::test::expect_additive_gradients(g, x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v, x.dout, parts, c.fill,
-                                        attn::test::drop_from_applied(r.weights.unsqueeze(1), c.dropout.p), c.label);
+  const AdditiveGrads g =
+      attn::additive_attention_backward(x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v, r.out, r.lse,
+                                        x.dout, o, BackwardOptions{.need_bias_grad = true});
+  attn::test::expect_additive_gradients(
+      g, x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v, x.dout, parts, c.fill,
+      attn::test::drop_from_applied(r.weights.unsqueeze(1), c.dropout.p), c.label);
   return g;
 }
 
@@ -85,8 +88,10 @@ TEST(AdditiveBackward, ValidLengthsUnderBothFills) {
 TEST(AdditiveBackward, StructuralAndBiasTerms) {
   Rng rng(2);
   check({.label = "causal & dense & bias",
-         .structure = Mask::causal(attn::Align::bottom_right) & Mask::block(attn::test::random_bools({2, 1, 1, 5}, 0.2, rng)),
-         .biases = {attn::test::random_bias({4, 5}, 0.1, rng), attn::test::random_bias({2, 1, 4, 5}, 0.0, rng)}});
+         .structure = Mask::causal(attn::Align::bottom_right) &
+                      Mask::block(attn::test::random_bools({2, 1, 1, 5}, 0.2, rng)),
+         .biases = {attn::test::random_bias({4, 5}, 0.1, rng),
+                    attn::test::random_bias({2, 1, 4, 5}, 0.0, rng)}});
 }
 
 TEST(AdditiveBackward, DropoutRegeneratesTheForwardsMask) {
@@ -112,16 +117,21 @@ TEST(AdditiveBackward, ErrorsNameTheArgumentAndShapes) {
   const Inputs x = random_inputs(4);
   const AttentionResult r = attn::additive_attention(x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v);
   const auto backward = [&](const Tensor& w_v, const Tensor& out, const Tensor& lse, const Tensor& dout) {
-    return error_of([&] { attn::additive_attention_backward(x.queries, x.keys, x.values, x.w_q, x.w_k, w_v, out, lse, dout); });
+    return error_of([&] {
+      attn::additive_attention_backward(x.queries, x.keys, x.values, x.w_q, x.w_k, w_v, out, lse, dout);
+    });
   };
-  EXPECT_THAT(backward(x.w_v, r.out, r.lse, randn({2, 4, 2}, 1)),
-              HasSubstrs({"[additive_attention_backward]", "dout (2, 4, 2)", "(2, 4, 3)", "queries (2, 4, 3)"}));
+  EXPECT_THAT(
+      backward(x.w_v, r.out, r.lse, randn({2, 4, 2}, 1)),
+      HasSubstrs({"[additive_attention_backward]", "dout (2, 4, 2)", "(2, 4, 3)", "queries (2, 4, 3)"}));
   EXPECT_THAT(backward(x.w_v, r.out, Tensor::zeros({2, 5}), x.dout), HasSubstrs({"lse (2, 5)", "(2, 4)"}));
   EXPECT_THAT(backward(x.w_v, Tensor::zeros({2, 4}), r.lse, x.dout), HasSubstrs({"out (2, 4)", "(2, 4, 3)"}));
-  EXPECT_THAT(backward(randn({1, 5}, 2), r.out, r.lse, x.dout), HasSubstrs({"w_v (1, num_hiddens)", "w_v (1, 5)"}));
+  EXPECT_THAT(backward(randn({1, 5}, 2), r.out, r.lse, x.dout),
+              HasSubstrs({"w_v (1, num_hiddens)", "w_v (1, 5)"}));
   EXPECT_THAT(error_of([&] {
-                attn::additive_attention_backward(x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v, r.out, r.lse,
-                                                  x.dout, {}, BackwardOptions{.kernel = Kernel::fused});
+                attn::additive_attention_backward(x.queries, x.keys, x.values, x.w_q, x.w_k, x.w_v, r.out,
+                                                  r.lse, x.dout, {},
+                                                  BackwardOptions{.kernel = Kernel::fused});
               }),
               HasSubstrs({"no fused kernel"}));
 }

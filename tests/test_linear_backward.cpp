@@ -107,19 +107,28 @@ TEST(LinearBackward, StridedAndBroadcastInputs) {
 }
 
 TEST(LinearBackward, EmptyReductionsGiveZeros) {
-  const LinearGrads g = attn::linear_backward(Tensor::zeros({0, 3}), randn({2, 3}, 1), Tensor::zeros({0, 2}), true);
+  const LinearGrads g =
+      attn::linear_backward(Tensor::zeros({0, 3}), randn({2, 3}, 1), Tensor::zeros({0, 2}), true);
   EXPECT_THAT(g.dweight.to_vector(), ElementsAre(0, 0, 0, 0, 0, 0));
   EXPECT_THAT(g.dbias.to_vector(), ElementsAre(0, 0));
   EXPECT_EQ(g.dx.shape(), (Shape{0, 3}));
 }
 
 TEST(LinearBackward, ErrorsNameTheArguments) {
-  EXPECT_THAT(error_of([] { attn::linear_backward(randn({2, 5}, 1), randn({4, 5}, 2), randn({2, 3}, 3), true); }),
-              HasSubstrs({"[linear_backward]", "dy must have the output's shape (2, 4)", "dy (2, 3)", "x (2, 5)"}));
-  EXPECT_THAT(error_of([] { attn::linear_backward(randn({2, 6}, 1), randn({4, 5}, 2), randn({2, 4}, 3), true); }),
+  EXPECT_THAT(
+      error_of([] {
+        attn::linear_backward(randn({2, 5}, 1), randn({4, 5}, 2), randn({2, 3}, 3), true);
+      }),
+      HasSubstrs({"[linear_backward]", "dy must have the output's shape (2, 4)", "dy (2, 3)", "x (2, 5)"}));
+  EXPECT_THAT(error_of([] {
+                attn::linear_backward(randn({2, 6}, 1), randn({4, 5}, 2), randn({2, 4}, 3), true);
+              }),
               HasSubstrs({"x must end in in_features = 5", "weight (4, 5)"}));
-  EXPECT_THAT(error_of([] { attn::linear_backward(randn({2, 5}, 1), randn({4, 5}, 2), randn({2, 4}, 3), true, Kernel::fused); }),
-              HasSubstrs({"no fused kernel"}));
+  EXPECT_THAT(
+      error_of([] {
+        attn::linear_backward(randn({2, 5}, 1), randn({4, 5}, 2), randn({2, 4}, 3), true, Kernel::fused);
+      }),
+      HasSubstrs({"no fused kernel"}));
 }
 
 // ---- the module -------------------------------------------------------------------------
@@ -147,10 +156,15 @@ TEST(LinearModuleBackward, GradientsOfTheLastForwardUnderParameterNames) {
 TEST(LinearModuleBackward, NeedsAForwardAndTheOutputsShape) {
   Rng rng(21);
   attn::Linear layer(3, 2, false, rng);
-  EXPECT_THAT(error_of([&] { layer.backward(randn({2}, 1)); }), HasSubstrs({"[Linear.backward]", "call forward first"}));
+  EXPECT_THAT(error_of([&] { layer.backward(randn({2}, 1)); }),
+              HasSubstrs({"[Linear.backward]", "call forward first"}));
   layer.forward(randn({4, 3}, 2));
-  EXPECT_THAT(error_of([&] { layer.backward(randn({4, 3}, 3)); }), HasSubstrs({"[linear_backward]", "dy (4, 3)", "(4, 2)"}));
-  EXPECT_EQ(attn::test::names_of(layer.backward(randn({4, 2}, 4)).params), std::vector<std::string>{"weight"});
+  EXPECT_THAT(error_of([&] {
+                layer.backward(randn({4, 3}, 3));
+              }),
+              HasSubstrs({"[linear_backward]", "dy (4, 3)", "(4, 2)"}));
+  EXPECT_EQ(attn::test::names_of(layer.backward(randn({4, 2}, 4)).params),
+            std::vector<std::string>{"weight"});
 }
 
 }  // namespace

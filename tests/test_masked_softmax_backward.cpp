@@ -100,11 +100,18 @@ TEST(MaskedSoftmaxBackward, StridedViews) {
 
 TEST(MaskedSoftmaxBackward, ErrorsNameTheArguments) {
   const Tensor y = attn::masked_softmax(randn({2, 3, 4}, 1));
-  EXPECT_THAT(error_of([&] { attn::masked_softmax_backward(y, randn({2, 3, 5}, 2)); }),
-              HasSubstrs({"[masked_softmax_backward]", "dY must have Y's shape", "Y (2, 3, 4)", "dY (2, 3, 5)"}));
-  EXPECT_THAT(error_of([&] { attn::masked_softmax_backward(y, y, IndexTensor::from({3}, {1, 2, 3})); }),
+  EXPECT_THAT(
+      error_of([&] {
+        attn::masked_softmax_backward(y, randn({2, 3, 5}, 2));
+      }),
+      HasSubstrs({"[masked_softmax_backward]", "dY must have Y's shape", "Y (2, 3, 4)", "dY (2, 3, 5)"}));
+  EXPECT_THAT(error_of([&] {
+                attn::masked_softmax_backward(y, y, IndexTensor::from({3}, {1, 2, 3}));
+              }),
               HasSubstrs({"[masked_softmax_backward]", "valid_lens (3)", "Y (2, 3, 4)"}));
-  EXPECT_THAT(error_of([&] { attn::masked_softmax_backward(y, y, IndexTensor::from({2}, {1, 5})); }),
+  EXPECT_THAT(error_of([&] {
+                attn::masked_softmax_backward(y, y, IndexTensor::from({2}, {1, 5}));
+              }),
               HasSubstrs({"holds 5", "[0, 4]"}));
 }
 

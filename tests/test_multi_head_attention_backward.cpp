@@ -69,7 +69,8 @@ MultiHeadAttentionOptions mha_options(std::int64_t E, std::int64_t H) {
 // biases and bias_k/bias_v ~ N(0, 1/4), as test_multi_head_attention.cpp does.
 void randomize(const MultiHeadAttention& m, Rng& rng) {
   for (const auto& [name, t] : m.named_parameters())
-    t.copy_from(dyadic_randn(t.shape(), rng, t.rank() == 2 ? 1.0 / std::sqrt(static_cast<double>(t.size(1))) : 0.5));
+    t.copy_from(
+        dyadic_randn(t.shape(), rng, t.rank() == 2 ? 1.0 / std::sqrt(static_cast<double>(t.size(1))) : 0.5));
 }
 
 void check(const Case& c) {
@@ -119,7 +120,10 @@ void check(const Case& c) {
     fo.mask = Mask::sliding_window(2, 1) & Mask::bias(mask_bias);
   }
 
-  if (o.dropout > 0) m.train(); else m.eval();
+  if (o.dropout > 0)
+    m.train();
+  else
+    m.eval();
   const MultiHeadResult y = m.forward(query, key, value, fo);
   const Tensor dy = dyadic_randn(y.output.shape(), rng);
   const AttentionModuleGrads g = m.backward(dy);
@@ -131,12 +135,14 @@ void check(const Case& c) {
   const long double keep = o.dropout < 1 ? 1.0L / (1.0L - static_cast<long double>(o.dropout)) : 0.0L;
   const Tensor applied = batched ? y.weights : y.weights.unsqueeze(0);  // (B, H, L, S')
   const attn::test::DropFn drop =
-      o.dropout == 0 ? attn::test::DropFn{}
-                     : attn::test::DropFn([&](Index b, Index h, Index i, Index j) { return applied(b, h, i, j) != 0 ? keep : 0.0L; });
+      o.dropout == 0 ? attn::test::DropFn{} : attn::test::DropFn([&](Index b, Index h, Index i, Index j) {
+        return applied(b, h, i, j) != 0 ? keep : 0.0L;
+      });
   const Tensor* bias_ptr = mask_bias.defined() ? &mask_bias : nullptr;
   const std::vector<long double> dyL = attn::test::widen_values(dy);
   const auto loss = [&] {
-    return attn::test::dot(dyL, mha::multi_head_attention(lm, qL, kL, vL, fo, nullptr, bias_ptr, drop).output);
+    return attn::test::dot(dyL,
+                           mha::multi_head_attention(lm, qL, kL, vL, fo, nullptr, bias_ptr, drop).output);
   };
   mha::Internals in;
   mha::multi_head_attention(lm, qL, kL, vL, fo, nullptr, bias_ptr, drop, &in);
@@ -150,14 +156,16 @@ void check(const Case& c) {
     LTensor* p = lm.slot(name);
     ASSERT_NE(p, nullptr) << name;
     EXPECT_EQ(bounds.count(name), 1u) << name;
-    expect_gradient(grad, attn::find_parameter(m.named_parameters(), name).shape(), central_differences(*p, loss),
-                    bounds[name], name);
+    expect_gradient(grad, attn::find_parameter(m.named_parameters(), name).shape(),
+                    central_differences(*p, loss), bounds[name], name);
   }
 }
 
 // ---- nn.MultiheadAttention's options ---------------------------------------------------
 
-TEST(MultiHeadAttentionBackward, PackedProjections) { check({.label = "packed", .options = mha_options(8, 2)}); }
+TEST(MultiHeadAttentionBackward, PackedProjections) {
+  check({.label = "packed", .options = mha_options(8, 2)});
+}
 
 TEST(MultiHeadAttentionBackward, BatchFirst) {
   MultiHeadAttentionOptions o = mha_options(8, 4);
@@ -195,7 +203,10 @@ TEST(MultiHeadAttentionBackward, MaskArguments) {
   check({.label = "attn_mask bool 3-D", .options = mha_options(8, 2), .attn = "bool3"});
   check({.label = "attn_mask float 2-D", .options = mha_options(8, 2), .attn = "float2"});
   check({.label = "is_causal", .options = mha_options(8, 2), .L = 5, .S = 5, .is_causal = true});
-  check({.label = "valid_lens, d2l fill", .options = mha_options(8, 2), .valid_lens = true, .fill = MaskFill::d2l});
+  check({.label = "valid_lens, d2l fill",
+         .options = mha_options(8, 2),
+         .valid_lens = true,
+         .fill = MaskFill::d2l});
   check({.label = "fo.mask: window and bias", .options = mha_options(8, 2), .extra_mask = true});
 }
 
@@ -225,10 +236,17 @@ TEST(MultiHeadAttentionBackward, OpenBlasProjections) {
   MultiHeadAttentionOptions o = mha_options(8, 2);
   o.kdim = 6;
   o.add_bias_kv = true;
-  check({.label = "automatic", .options = o, .valid_lens = true, .fill = MaskFill::d2l, .kernel = Kernel::automatic});
+  check({.label = "automatic",
+         .options = o,
+         .valid_lens = true,
+         .fill = MaskFill::d2l,
+         .kernel = Kernel::automatic});
   o.batch_first = true;
   o.dropout = 0.2;
-  check({.label = "automatic, batch_first, dropout", .options = o, .kpm = "bool", .fill = MaskFill::d2l,
+  check({.label = "automatic, batch_first, dropout",
+         .options = o,
+         .kpm = "bool",
+         .fill = MaskFill::d2l,
          .kernel = Kernel::automatic});
 }
 
@@ -270,11 +288,15 @@ TEST(MultiHeadAttentionBackward, TutorialWidthsAndNoOutputProjection) {
 
 TEST(MultiHeadAttentionBackward, NeedsAForwardAndTheOutputsShape) {
   MultiHeadAttention m(mha_options(8, 2));
-  EXPECT_THAT(error_of([&] { m.backward(Tensor::zeros({4, 2, 8})); }),
+  EXPECT_THAT(error_of([&] {
+                m.backward(Tensor::zeros({4, 2, 8}));
+              }),
               HasSubstrs({"[MultiHeadAttention.backward]", "call forward first"}));
   const Tensor x = Tensor::zeros({4, 2, 8});
   m.forward(x, x, x);
-  EXPECT_THAT(error_of([&] { m.backward(Tensor::zeros({2, 4, 8})); }),
+  EXPECT_THAT(error_of([&] {
+                m.backward(Tensor::zeros({2, 4, 8}));
+              }),
               HasSubstrs({"[MultiHeadAttention.backward]", "grad_output (2, 4, 8)", "(4, 2, 8)"}));
 }
 

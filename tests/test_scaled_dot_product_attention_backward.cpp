@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "attention_grad_check.hpp"
 #include "attn/backward.hpp"
 #include "attn/ops.hpp"
-#include "attention_grad_check.hpp"
 #include "grad_check.hpp"
 #include "oracle.hpp"
 #include "test_util.hpp"
@@ -36,9 +36,9 @@ using attn::test::FdGradient;
 using attn::test::HasSubstrs;
 using attn::test::Index;
 using attn::test::LTensor;
+using attn::test::randn;
 using attn::test::random_bias;
 using attn::test::random_bools;
-using attn::test::randn;
 using attn::test::widen;
 using attn::test::widen_values;
 
@@ -67,7 +67,9 @@ struct Inputs {
 
 Inputs random_inputs(const Case& c, std::uint64_t seed) {
   const Sizes& n = c.n;
-  const auto shape = [&](Index h, Index l, Index d) { return c.three_d ? Shape{n.B, l, d} : Shape{n.B, h, l, d}; };
+  const auto shape = [&](Index h, Index l, Index d) {
+    return c.three_d ? Shape{n.B, l, d} : Shape{n.B, h, l, d};
+  };
   return {randn(shape(n.Hq, n.Lq, n.Dk), seed), randn(shape(n.Hkv, n.Lk, n.Dk), seed + 1),
           randn(shape(n.Hkv, n.Lk, n.Dv), seed + 2), randn(shape(n.Hq, n.Lq, n.Dv), seed + 3)};
 }
@@ -95,9 +97,9 @@ AttentionGrads check_backward(const Case& c, const Inputs& x) {
   EXPECT_EQ(g.kernel, Kernel::reference) << c.label;
   const long double scale =
       c.scale ? static_cast<long double>(*c.scale) : 1.0L / std::sqrt(static_cast<long double>(x.q.size(-1)));
-  attn::test::expect_sdpa_gradients(g, x.q, x.k, x.v, x.dout, {c.structure, c.biases}, scale, c.fill,
-                                    attn::test::drop_from_applied(attn::test::heads_of(r.weights), c.dropout.p),
-                                    c.label);
+  attn::test::expect_sdpa_gradients(
+      g, x.q, x.k, x.v, x.dout, {c.structure, c.biases}, scale, c.fill,
+      attn::test::drop_from_applied(attn::test::heads_of(r.weights), c.dropout.p), c.label);
   return g;
 }
 
@@ -132,8 +134,10 @@ TEST(SdpaBackward, ExplicitScale) {
 }
 
 TEST(SdpaBackward, OneQueryAndOneKey) {
-  check_backward(with_mask("Lq = 1", Mask(), {.B = 2, .Hq = 2, .Hkv = 1, .Lq = 1, .Lk = 6, .Dk = 3, .Dv = 4}));
-  check_backward(with_mask("Lk = 1", Mask(), {.B = 2, .Hq = 2, .Hkv = 2, .Lq = 4, .Lk = 1, .Dk = 3, .Dv = 4}));
+  check_backward(
+      with_mask("Lq = 1", Mask(), {.B = 2, .Hq = 2, .Hkv = 1, .Lq = 1, .Lk = 6, .Dk = 3, .Dv = 4}));
+  check_backward(
+      with_mask("Lk = 1", Mask(), {.B = 2, .Hq = 2, .Hkv = 2, .Lq = 4, .Lk = 1, .Dk = 3, .Dv = 4}));
 }
 
 TEST(SdpaBackward, DotProductAttentionIsUnscaled) {
@@ -142,7 +146,8 @@ TEST(SdpaBackward, DotProductAttentionIsUnscaled) {
   SdpaOptions o = options_of(c);
   o.scale.reset();
   const AttentionResult r = attn::dot_product_attention(x.q, x.k, x.v, o);
-  const AttentionGrads unscaled = attn::dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
+  const AttentionGrads unscaled =
+      attn::dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
   Case scaled = c;
   scaled.scale = 1.0;
   const AttentionGrads want = check_backward(scaled, x);
@@ -153,7 +158,9 @@ TEST(SdpaBackward, DotProductAttentionIsUnscaled) {
 
 // ---- every mask kind ----------------------------------------------------------------------
 
-TEST(SdpaBackward, CausalTopLeft) { check_backward(with_mask("causal top-left", Mask::causal(Align::top_left))); }
+TEST(SdpaBackward, CausalTopLeft) {
+  check_backward(with_mask("causal top-left", Mask::causal(Align::top_left)));
+}
 
 TEST(SdpaBackward, CausalBottomRightWithMoreQueriesThanKeysHasEmptyRows) {
   // Query i sees keys j <= i - 2: rows 0 and 1 see nothing.
@@ -164,7 +171,8 @@ TEST(SdpaBackward, CausalBottomRightWithMoreQueriesThanKeysHasEmptyRows) {
 
 TEST(SdpaBackward, LengthsOneAndTwoDimensional) {
   check_backward(with_mask("lengths (B) with a zero", Mask::lengths({0, 4})));
-  check_backward(with_mask("lengths (B, Lq)", Mask::lengths(IndexTensor::from({2, 5}, {1, 7, 3, 0, 5, 2, 2, 6, 4, 7}))));
+  check_backward(
+      with_mask("lengths (B, Lq)", Mask::lengths(IndexTensor::from({2, 5}, {1, 7, 3, 0, 5, 2, 2, 6, 4, 7}))));
 }
 
 TEST(SdpaBackward, SlidingWindowBothAlignments) {
@@ -225,7 +233,8 @@ TEST(SdpaBackward, EveryRowMaskedGivesZeroGradientsNotNaN) {
 // ---- d2l's fill: a row with nothing allowed is uniform, so dv flows there -------------
 
 TEST(SdpaBackward, D2lFillKeepsUniformRows) {
-  Case c = with_mask("d2l fill, lengths (B, Lq) with zeros", Mask::lengths(IndexTensor::from({2, 5}, {0, 7, 3, 0, 5, 2, 0, 6, 4, 7})));
+  Case c = with_mask("d2l fill, lengths (B, Lq) with zeros",
+                     Mask::lengths(IndexTensor::from({2, 5}, {0, 7, 3, 0, 5, 2, 0, 6, 4, 7})));
   c.fill = MaskFill::d2l;
   const AttentionGrads g = check_backward(c);
   // Row (0, 0, 0) saw no key: a uniform average, which dv receives.
@@ -245,7 +254,8 @@ TEST(SdpaBackward, GroupedQueryAttentionSumsSharedHeads) {
 
 TEST(SdpaBackward, DropoutRegeneratesTheForwardsMask) {
   for (double p : {0.3, 0.6}) {
-    Case c = with_mask("dropout p = " + std::to_string(p), Mask::causal(), {.B = 2, .Hq = 4, .Hkv = 2, .Lq = 6, .Lk = 6, .Dk = 3, .Dv = 4});
+    Case c = with_mask("dropout p = " + std::to_string(p), Mask::causal(),
+                       {.B = 2, .Hq = 4, .Hkv = 2, .Lq = 6, .Lk = 6, .Dk = 3, .Dv = 4});
     c.dropout = {p, 1234};
     check_backward(c);
   }
@@ -267,7 +277,8 @@ TEST(SdpaBackward, DropoutSeedMatters) {
 }
 
 TEST(SdpaBackward, StridedInputsAndOutputs) {
-  const Case c = with_mask("strided", Mask::causal(), {.B = 2, .Hq = 4, .Hkv = 2, .Lq = 5, .Lk = 6, .Dk = 3, .Dv = 3});
+  const Case c =
+      with_mask("strided", Mask::causal(), {.B = 2, .Hq = 4, .Hkv = 2, .Lq = 5, .Lk = 6, .Dk = 3, .Dv = 3});
   // q and dout as heads of (B, L, H * D) buffers, k transposed in memory, v a slice.
   Inputs x;
   x.q = randn({2, 5, 4 * 3}, 21).reshape({2, 5, 4, 3}).permute({0, 2, 1, 3});
@@ -283,7 +294,8 @@ TEST(SdpaBackward, StridedSavedOutputAndLse) {
   const Inputs x = random_inputs(c, 31);
   const SdpaOptions o = options_of(c);
   const AttentionResult r = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
-  const AttentionGrads want = attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
+  const AttentionGrads want =
+      attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
   // The same values through other strides: out in a (B, Lq, H * Dv) buffer, lse a slice.
   Tensor out_buffer = Tensor::zeros({2, 5, 2 * 3});
   const Tensor out_view = out_buffer.reshape({2, 5, 2, 3}).permute({0, 2, 1, 3});
@@ -291,7 +303,8 @@ TEST(SdpaBackward, StridedSavedOutputAndLse) {
   Tensor lse_buffer = Tensor::zeros({2, 2, 8});
   const Tensor lse_view = lse_buffer.slice(2, 1, 6);
   lse_view.copy_from(r.lse);
-  const AttentionGrads got = attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, out_view, lse_view, x.dout, o);
+  const AttentionGrads got =
+      attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, out_view, lse_view, x.dout, o);
   EXPECT_EQ(got.dq.to_vector(), want.dq.to_vector());
   EXPECT_EQ(got.dk.to_vector(), want.dk.to_vector());
   EXPECT_EQ(got.dv.to_vector(), want.dv.to_vector());
@@ -305,11 +318,15 @@ TEST(SdpaBackward, TheCheckFailsAWrongGradient) {
   const Inputs x = random_inputs(c, 41);
   const SdpaOptions o = options_of(c);
   const AttentionResult r = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
-  const AttentionGrads g = attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
+  const AttentionGrads g =
+      attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
   const LTensor qL = widen(x.q), kL = widen(x.k), vL = widen(x.v);
   const std::vector<long double> dout = widen_values(x.dout);
   const auto loss = [&] {
-    return attn::test::dot(dout, attn::test::oracle_attention(qL, kL, vL, 0.5L, [](Index, Index, Index i, Index j) { return j <= i; }).out);
+    return attn::test::dot(dout,
+                           attn::test::oracle_attention(qL, kL, vL, 0.5L, [](Index, Index, Index i, Index j) {
+                             return j <= i;
+                           }).out);
   };
   const FdGradient fd = central_differences(qL, loss);
   const double budget = attn::test::budget_of(fd, {});
@@ -326,7 +343,8 @@ TEST(SdpaBackward, SaysWhichKernelRan) {
   const Inputs x = random_inputs(c, 51);
   const SdpaOptions o = options_of(c);
   const AttentionResult r = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
-  const AttentionGrads automatic = attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
+  const AttentionGrads automatic =
+      attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
   EXPECT_EQ(automatic.kernel, Kernel::reference);
   EXPECT_THAT(automatic.kernel_reason, ::testing::HasSubstr("only implementation"));
   EXPECT_TRUE(automatic.dbias.empty()) << "no bias gradient unless asked for";
@@ -339,14 +357,17 @@ TEST(SdpaBackward, SaysWhichKernelRan) {
 
 TEST(SdpaBackward, ErrorsNameTheArgumentAndShapes) {
   const Tensor q = randn({2, 2, 5, 4}, 1), k = randn({2, 2, 7, 4}, 2), v = randn({2, 2, 7, 3}, 3);
-  const Tensor out = Tensor::zeros({2, 2, 5, 3}), lse = Tensor::zeros({2, 2, 5}), dout = randn({2, 2, 5, 3}, 4);
+  const Tensor out = Tensor::zeros({2, 2, 5, 3}), lse = Tensor::zeros({2, 2, 5}),
+               dout = randn({2, 2, 5, 3}, 4);
   const auto backward = [&](const Tensor& q_, const Tensor& out_, const Tensor& lse_, const Tensor& dout_,
                             const SdpaOptions& o = {}, const BackwardOptions& b = {}) {
     return error_of([&] { attn::scaled_dot_product_attention_backward(q_, k, v, out_, lse_, dout_, o, b); });
   };
   EXPECT_THAT(backward(q, out, lse, randn({2, 2, 5, 4}, 5)),
-              HasSubstrs({"[scaled_dot_product_attention_backward]", "dout (2, 2, 5, 4)", "(2, 2, 5, 3)", "query (2, 2, 5, 4)"}));
-  EXPECT_THAT(backward(q, Tensor::zeros({2, 2, 5, 4}), lse, dout), HasSubstrs({"out (2, 2, 5, 4)", "(2, 2, 5, 3)"}));
+              HasSubstrs({"[scaled_dot_product_attention_backward]", "dout (2, 2, 5, 4)", "(2, 2, 5, 3)",
+                          "query (2, 2, 5, 4)"}));
+  EXPECT_THAT(backward(q, Tensor::zeros({2, 2, 5, 4}), lse, dout),
+              HasSubstrs({"out (2, 2, 5, 4)", "(2, 2, 5, 3)"}));
   EXPECT_THAT(backward(q, out, Tensor::zeros({2, 5}), dout), HasSubstrs({"lse (2, 5)", "(2, 2, 5)"}));
   EXPECT_THAT(backward(randn({2, 2, 5, 3}, 6), out, lse, dout),
               HasSubstrs({"query and key must have the same head dim", "key (2, 2, 7, 4)"}));
@@ -354,8 +375,11 @@ TEST(SdpaBackward, ErrorsNameTheArgumentAndShapes) {
               HasSubstrs({"no fused kernel", "Kernel::fused"}));
   EXPECT_THAT(backward(q, out, lse, dout, SdpaOptions{.mask = Mask::lengths({1, 2, 3})}),
               HasSubstrs({"valid_lens (3)", "(B) = (2)"}));
-  EXPECT_THAT(backward(q, out, lse, dout, SdpaOptions{.dropout = {1.5, 0}}), HasSubstrs({"dropout p", "[0, 1]"}));
-  EXPECT_THAT(error_of([&] { attn::dot_product_attention_backward(q, k, v, out, lse, dout, SdpaOptions{.scale = 2.0}); }),
+  EXPECT_THAT(backward(q, out, lse, dout, SdpaOptions{.dropout = {1.5, 0}}),
+              HasSubstrs({"dropout p", "[0, 1]"}));
+  EXPECT_THAT(error_of([&] {
+                attn::dot_product_attention_backward(q, k, v, out, lse, dout, SdpaOptions{.scale = 2.0});
+              }),
               HasSubstrs({"[dot_product_attention_backward]", "unscaled", "query (2, 2, 5, 4)"}));
 }
 

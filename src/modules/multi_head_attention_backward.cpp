@@ -59,8 +59,8 @@ AttentionModuleGrads MultiHeadAttention::backward(const Tensor& grad_output) con
   BackwardOptions bo;
   bo.kernel = kernel;
   const AttentionGrads g = scaled_dot_product_attention_backward(
-      heads(s.q, L, Dqk), heads(s.k, Sx, Dqk), heads(s.v, Sx, Dv), heads(batch_major(s.concat), L, Dv),
-      s.lse, heads(batch_major(dconcat), L, Dv), s.attention, bo);
+      heads(s.q, L, Dqk), heads(s.k, Sx, Dqk), heads(s.v, Sx, Dv), heads(batch_major(s.concat), L, Dv), s.lse,
+      heads(batch_major(dconcat), L, Dv), s.attention, bo);
   const Tensor dq = merge_heads(g.dq), dk = merge_heads(g.dk), dv = merge_heads(g.dv);  // (B, len, P)
 
   // ---- forward: k, v = [k; bias_k; 0], [v; bias_v; 0] (the appended keys) ---------
@@ -83,7 +83,8 @@ AttentionModuleGrads MultiHeadAttention::backward(const Tensor& grad_output) con
   // ---- forward: q = linear(query, W_q, b_q), k = ..., v = ... (caller's layout) -------
   const Tensor W_q = packed_ ? in_proj_weight.slice(0, 0, w.qk_proj) : q_proj_weight;
   const Tensor W_k = packed_ ? in_proj_weight.slice(0, w.qk_proj, 2 * w.qk_proj) : k_proj_weight;
-  const Tensor W_v = packed_ ? in_proj_weight.slice(0, 2 * w.qk_proj, 2 * w.qk_proj + w.v_proj) : v_proj_weight;
+  const Tensor W_v =
+      packed_ ? in_proj_weight.slice(0, 2 * w.qk_proj, 2 * w.qk_proj + w.v_proj) : v_proj_weight;
   const bool bias = in_proj_bias.defined();
   const LinearGrads pq = linear_backward(s.query, W_q, to_caller(dq), bias, kernel);
   const LinearGrads pk = linear_backward(s.key, W_k, to_caller(dk.slice(1, 0, s.S)), bias, kernel);

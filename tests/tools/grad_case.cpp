@@ -16,7 +16,6 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "attn/attn.hpp"
@@ -35,7 +34,8 @@ attn::Tensor float_tensor(const json& j) {
 attn::BoolTensor bool_tensor(const json& j) {
   const auto values = j.at("data").get<std::vector<int>>();
   attn::BoolTensor t = attn::BoolTensor::zeros(j.at("shape").get<attn::Shape>());
-  if (static_cast<std::int64_t>(values.size()) != t.numel()) throw attn::Error("mask data does not match its shape");
+  if (static_cast<std::int64_t>(values.size()) != t.numel())
+    throw attn::Error("mask data does not match its shape");
   for (std::size_t i = 0; i < values.size(); ++i) t.data()[i] = values[i] != 0;
   return t;
 }
@@ -69,7 +69,8 @@ json run_mha(const json& c) {
   mha.eval();
   const json& params = c.at("params");
   for (const auto& [name, tensor] : mha.named_parameters()) tensor.copy_from(float_tensor(params.at(name)));
-  if (params.size() != mha.named_parameters().size()) throw attn::Error("parameter names differ from torch's");
+  if (params.size() != mha.named_parameters().size())
+    throw attn::Error("parameter names differ from torch's");
 
   attn::MultiHeadForwardOptions fo;
   fo.key_padding_mask = mask_tensor(c.value("key_padding_mask", json()));
@@ -83,7 +84,8 @@ json run_mha(const json& c) {
   const attn::AttentionModuleGrads g = mha.backward(dy);
 
   const attn::test::LongDoubleMha lm(mha);
-  const attn::test::LTensor qL = attn::test::widen(query), kL = attn::test::widen(key), vL = attn::test::widen(value);
+  const attn::test::LTensor qL = attn::test::widen(query), kL = attn::test::widen(key),
+                            vL = attn::test::widen(value);
   attn::test::mha::Internals in;
   attn::test::mha::multi_head_attention(lm, qL, kL, vL, fo, nullptr, nullptr, {}, &in);
   const attn::test::NamedBounds bounds =
@@ -124,11 +126,13 @@ json run_sdpa(const json& c) {
   const long double scale = options.scale ? static_cast<long double>(*options.scale)
                                           : 1.0L / std::sqrt(static_cast<long double>(Dk));
   const attn::test::OracleMask oracle_mask(parts, B, H, Lq, Lk);
-  const attn::test::LTensor qL = attn::test::widen(q4), kL = attn::test::widen(k4), vL = attn::test::widen(v4);
+  const attn::test::LTensor qL = attn::test::widen(q4), kL = attn::test::widen(k4),
+                            vL = attn::test::widen(v4);
   const attn::test::OracleResult exact =
       attn::test::oracle_attention(qL, kL, vL, scale, oracle_mask.allowed, oracle_mask.bias);
   const attn::test::AttentionTerms t = attn::test::attention_terms(
-      exact, oracle_mask, {}, attn::test::widen(attn::test::heads_of(dout)).to_vector(), vL, H, Lq, attn::MaskFill::neg_inf);
+      exact, oracle_mask, {}, attn::test::widen(attn::test::heads_of(dout)).to_vector(), vL, H, Lq,
+      attn::MaskFill::neg_inf);
   const attn::test::SdpaBound bound = attn::test::sdpa_bound(t, qL.to_vector(), kL.to_vector(), Dk, scale);
 
   json out = {{"output", to_json(r.out)}};
