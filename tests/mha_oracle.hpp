@@ -14,7 +14,7 @@
 //  - score = q.k / sqrt(D) + float masks; blocked scores become -inf (MaskFill::neg_inf)
 //    or -1e6 (MaskFill::d2l); a row whose scores are all -inf gets zero weights;
 //  - boolean key_padding_mask (B, S) / attn_mask (L, S) or (B * H, L, S): true = blocked;
-//    is_causal blocks j > i; valid_lens (B) or (B, L) blocks j >= len;
+//    is_causal blocks j > i; valid_lens (B) or (B, L) (unbatched: () or (L)) blocks j >= len;
 //  - fo.mask, an attn::Mask over the (B, H, L, S) real keys: its boolean pattern is
 //    attn::materialize(fo.mask, B, H, L, S) (checked on its own in test_mask.cpp), and
 //    its additive terms are the `mask_bias` tensor that the test passes alongside;
@@ -60,21 +60,24 @@ struct Result {
 };
 
 // Element (b, l, c) of a module input in its own layout.
-inline Real input_at(const Tensor& x, bool batch_first, Index b, Index l, Index c) {
+template <class T>
+Real input_at(const BasicTensor<T>& x, bool batch_first, Index b, Index l, Index c) {
   if (x.rank() == 2) return x(l, c);
   return batch_first ? x(b, l, c) : x(l, b, c);
 }
 
 // (B, len, P): x W[row0 : row0 + P]^T + bias[bias0 : bias0 + P] (no bias if undefined).
-inline Array3 project(const Tensor& x, bool batch_first, Index B, Index len, const Tensor& W,
-                      Index row0, Index P, const Tensor& bias, Index bias0) {
+template <class T>
+Array3 project(const BasicTensor<T>& x, bool batch_first, Index B, Index len, const BasicTensor<T>& W,
+               Index row0, Index P, const BasicTensor<T>& bias, Index bias0) {
   Array3 y(B, len, P);
   const Index in = x.size(-1);
   for (Index b = 0; b < B; ++b)
     for (Index l = 0; l < len; ++l)
       for (Index p = 0; p < P; ++p) {
-        Real acc = bias.defined() ? bias(bias0 + p) : 0.0L;
-        for (Index c = 0; c < in; ++c) acc += input_at(x, batch_first, b, l, c) * W(row0 + p, c);
+        Real acc = bias.defined() ? static_cast<Real>(bias(bias0 + p)) : 0.0L;
+        for (Index c = 0; c < in; ++c)
+          acc += input_at(x, batch_first, b, l, c) * static_cast<Real>(W(row0 + p, c));
         y(b, l, p) = acc;
       }
   return y;
@@ -111,21 +114,38 @@ inline MaskEntry mask_at(const MultiHeadForwardOptions& fo, const ExtraMask& ext
   if (const auto* m = std::get_if<Tensor>(&fo.attn_mask))
     e.add += m->rank() == 2 ? (*m)(i, j) : (*m)(b * H + h, i, j);
   if (fo.is_causal) e.allowed &= j <= i;
-  if (fo.valid_lens) {
+  if (fo.valid_lens) {  // (B) or (B, L); unbatched, () or (L)
     const IndexTensor& len = *fo.valid_lens;
-    e.allowed &= j < (len.rank() == 1 ? len(b) : len(b, i));
+    const bool per_query = len.rank() == (batched ? 2 : 1);
+    e.allowed &= j < (batched ? (per_query ? len(b, i) : len(b)) : (per_query ? len(i) : len()));
   }
   return e;
 }
 
-// The module's forward in long double. `head_weights`, when given, replaces the
+// The forward's intermediate values, batch-major, for the bounds of the gradient
+// checks (grad_bounds.hpp).
+struct Internals {
+  Array3 q{0, 0, 0}, k{0, 0, 0}, v{0, 0, 0};  // (B, L, Pqk), (B, S', Pqk), (B, S', Pv)
+  Array3 concat{0, 0, 0};                     // (B, L, Pv): the heads' output
+  std::vector<Real> weights;                  // (B, H, L, S'): the softmax
+  std::vector<Real> lse;                      // (B, H, L)
+  std::vector<bool> allowed;                  // (B, H, L, S'): the score is not masked
+};
+
+// The module's forward in long double. `m` is a MultiHeadAttention, or any type with
+// its options() and parameter members (the gradient checks' long-double copy).
+// `head_weights`, when given, replaces the
 // softmax weights in the weighted sum of the values (the dropped-out weights a
-// module returned in training): (B, H, L, S') or, unbatched, (H, L, S').
+// module returned in training): (B, H, L, S') or, unbatched, (H, L, S'); `drop`,
+// when given, multiplies them by dropout's factor of (b, h, i, j).
 // `mask_bias`: the sum of fo.mask's bias terms, broadcastable to (B, H, L, S); it
-// must be given when fo.mask has bias terms.
-inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& query, const Tensor& key,
-                                   const Tensor& value, const MultiHeadForwardOptions& fo,
-                                   const Tensor* head_weights = nullptr, const Tensor* mask_bias = nullptr) {
+// must be given when fo.mask has bias terms. `internals`, when given, receives the
+// intermediate values.
+template <class M, class T>
+Result multi_head_attention(const M& m, const BasicTensor<T>& query, const BasicTensor<T>& key,
+                            const BasicTensor<T>& value, const MultiHeadForwardOptions& fo,
+                            const Tensor* head_weights = nullptr, const Tensor* mask_bias = nullptr,
+                            const DropFn& drop = {}, Internals* internals = nullptr) {
   const MultiHeadAttentionOptions& o = m.options();
   const Index E = o.embed_dim, H = o.num_heads;
   const Index Dq_in = o.qdim.value_or(E), Dk_in = o.kdim.value_or(E), Dv_in = o.vdim.value_or(E);
@@ -144,7 +164,7 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
   if (mask_bias != nullptr) extra.bias = mask_bias->expand({B, H, L, S});
 
   // ---- projections: (B, L, Pqk), (B, S', Pqk), (B, S', Pv) ----
-  const Tensor& bias = m.in_proj_bias;
+  const auto& bias = m.in_proj_bias;
   const Array3 q = project(query, bf, B, L, packed ? m.in_proj_weight : m.q_proj_weight, 0, Pqk, bias, 0);
   const Array3 k_real = project(key, bf, B, S, packed ? m.in_proj_weight : m.k_proj_weight,
                                 packed ? Pqk : 0, Pqk, bias, Pqk);
@@ -158,8 +178,8 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
       for (Index p = 0; p < Pv; ++p) v(b, j, p) = v_real(b, j, p);
     }
     if (o.add_bias_kv) {
-      for (Index p = 0; p < Pqk; ++p) k(b, S, p) = m.bias_k(0, 0, p);
-      for (Index p = 0; p < Pv; ++p) v(b, S, p) = m.bias_v(0, 0, p);
+      for (Index p = 0; p < Pqk; ++p) k(b, S, p) = static_cast<Real>(m.bias_k(0, 0, p));
+      for (Index p = 0; p < Pv; ++p) v(b, S, p) = static_cast<Real>(m.bias_v(0, 0, p));
     }
   }
 
@@ -177,12 +197,18 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
           const MaskEntry e = j < S ? mask_at(fo, extra, batched, H, b, h, i, j) : MaskEntry{};
           s[j] = masked_score(e.allowed, dot * scale + e.add, fo.fill);
         }
-        oracle_softmax_row(s, row);
+        const Real lse = oracle_softmax_row(s, row);
         Real* w = &w4[static_cast<std::size_t>(((b * H + h) * L + i) * Sx)];
         std::copy(row.begin(), row.end(), w);
+        if (internals) {
+          internals->lse.push_back(lse);
+          for (Index j = 0; j < Sx; ++j)
+            internals->allowed.push_back(j >= S || mask_at(fo, extra, batched, H, b, h, i, j).allowed);
+        }
         for (Index j = 0; j < Sx; ++j) {
           Real wj = w[j];
           if (head_weights) wj = batched ? (*head_weights)(b, h, i, j) : (*head_weights)(h, i, j);
+          if (drop) wj *= drop(b, h, i, j);
           for (Index d = 0; d < Dv; ++d) concat(b, i, h * Dv + d) += wj * v(b, j, h * Dv + d);
         }
       }
@@ -197,8 +223,8 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
       for (Index e = 0; e < Eout; ++e) {
         Real y = concat(b, i, e);
         if (o.out_proj) {
-          y = m.out_proj_bias.defined() ? m.out_proj_bias(e) : 0.0L;
-          for (Index p = 0; p < Pv; ++p) y += concat(b, i, p) * m.out_proj_weight(e, p);
+          y = m.out_proj_bias.defined() ? static_cast<Real>(m.out_proj_bias(e)) : 0.0L;
+          for (Index p = 0; p < Pv; ++p) y += concat(b, i, p) * static_cast<Real>(m.out_proj_weight(e, p));
         }
         const Index row = !batched ? i : bf ? b * L + i : i * B + b;
         r.output[static_cast<std::size_t>(row * Eout + e)] = y;
@@ -218,6 +244,13 @@ inline Result multi_head_attention(const MultiHeadAttention& m, const Tensor& qu
       r.weights_shape = batched ? Shape{B, H, L, Sx} : Shape{H, L, Sx};
       r.weights = w4;
     }
+  }
+  if (internals) {
+    internals->q = q;
+    internals->k = k;
+    internals->v = v;
+    internals->concat = concat;
+    internals->weights = w4;
   }
   return r;
 }

@@ -1,5 +1,7 @@
 // Independent long-double oracles for the tests: plain loops over Tensor
-// accessors, written to be read. Nothing here calls the library's ops.
+// accessors, written to be read. Nothing here calls the library's ops. Inputs may
+// be float tensors or long-double ones (BasicTensor<long double>), which the
+// gradient checks perturb by steps that float cannot hold.
 //
 // Conventions (include/attn/ops.hpp, include/attn/mask.hpp):
 //  - a score is scale * q.k + bias; a masked score becomes -inf (MaskFill::neg_inf)
@@ -28,6 +30,10 @@ using AllowedFn = std::function<bool(Index b, Index h, Index i, Index j)>;
 using BiasFn = std::function<long double(Index b, Index h, Index i, Index j)>;
 // The unmasked score of (b, h, i, j).
 using ScoreFn = std::function<long double(Index b, Index h, Index i, Index j)>;
+
+// The factor of weight (b, h, i, j) in the weighted sum of the values: dropout's
+// keep / (1 - p), or 0. Empty: 1 (no dropout).
+using DropFn = std::function<long double(Index b, Index h, Index i, Index j)>;
 
 inline const AllowedFn kAllowAll = [](Index, Index, Index, Index) { return true; };
 inline const BiasFn kNoBias = [](Index, Index, Index, Index) { return 0.0L; };
@@ -64,11 +70,12 @@ inline long double oracle_softmax_row(const std::vector<long double>& s,
 // The attention of every (b, h, i) row over Lk keys. v: (B, Hkv, Lk, Dv); query
 // head h reads value head h / (H / Hkv). `applied`, when given, replaces the
 // softmax weights in the weighted sum of the values (the dropped-out weights an op
-// applied): (B, H, Lq, Lk); r.weights stays the softmax.
-inline OracleResult oracle_attend(Index B, Index H, Index Lq, Index Lk, const Tensor& v,
-                                  const ScoreFn& score, const AllowedFn& allowed,
-                                  const BiasFn& bias, MaskFill fill,
-                                  const Tensor* applied = nullptr) {
+// applied): (B, H, Lq, Lk); `drop`, when given, multiplies them. r.weights stays
+// the softmax.
+template <class T>
+OracleResult oracle_attend(Index B, Index H, Index Lq, Index Lk, const BasicTensor<T>& v,
+                           const ScoreFn& score, const AllowedFn& allowed, const BiasFn& bias,
+                           MaskFill fill, const Tensor* applied = nullptr, const DropFn& drop = {}) {
   const Index Hkv = v.size(1), Dv = v.size(3);
   const Index group = H / Hkv;
   OracleResult r;
@@ -84,9 +91,11 @@ inline OracleResult oracle_attend(Index B, Index H, Index Lq, Index Lk, const Te
         r.weights.insert(r.weights.end(), w.begin(), w.end());
         for (Index d = 0; d < Dv; ++d) {
           long double acc = 0;
-          for (Index j = 0; j < Lk; ++j)
-            acc += (applied ? static_cast<long double>((*applied)(b, h, i, j)) : w[j]) *
-                   v(b, h / group, j, d);
+          for (Index j = 0; j < Lk; ++j) {
+            const long double weight = applied ? static_cast<long double>((*applied)(b, h, i, j))
+                                               : drop ? w[j] * drop(b, h, i, j) : w[j];
+            acc += weight * static_cast<long double>(v(b, h / group, j, d));
+          }
           r.out.push_back(acc);
         }
       }
@@ -95,40 +104,44 @@ inline OracleResult oracle_attend(Index B, Index H, Index Lq, Index Lk, const Te
 
 // softmax(scale * q k^T + bias, masked) v for 4-D q (B, Hq, Lq, Dk),
 // k (B, Hkv, Lk, Dk), v (B, Hkv, Lk, Dv).
-inline OracleResult oracle_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                     long double scale, const AllowedFn& allowed = kAllowAll,
-                                     const BiasFn& bias = kNoBias,
-                                     MaskFill fill = MaskFill::neg_inf) {
+template <class T>
+OracleResult oracle_attention(const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTensor<T>& v,
+                              long double scale, const AllowedFn& allowed = kAllowAll,
+                              const BiasFn& bias = kNoBias, MaskFill fill = MaskFill::neg_inf,
+                              const DropFn& drop = {}) {
   const Index group = q.size(1) / k.size(1);
   const ScoreFn score = [&](Index b, Index h, Index i, Index j) {
     long double dot = 0;
     for (Index d = 0; d < q.size(3); ++d)
-      dot += static_cast<long double>(q(b, h, i, d)) * k(b, h / group, j, d);
+      dot += static_cast<long double>(q(b, h, i, d)) * static_cast<long double>(k(b, h / group, j, d));
     return scale * dot;
   };
-  return oracle_attend(q.size(0), q.size(1), q.size(2), k.size(2), v, score, allowed, bias, fill);
+  return oracle_attend(q.size(0), q.size(1), q.size(2), k.size(2), v, score, allowed, bias, fill,
+                       nullptr, drop);
 }
 
-// Additive attention: score = sum_h w_v[0, h] tanh(sum_d W_q[h, d] q_d + sum_d W_k[h, d] k_d).
-// queries (B, Lq, Dq), keys (B, Lk, Dk), values (B, Lk, Dv); one head.
-inline OracleResult oracle_additive(const Tensor& queries, const Tensor& keys, const Tensor& values,
-                                    const Tensor& w_q, const Tensor& w_k, const Tensor& w_v,
-                                    const AllowedFn& allowed = kAllowAll,
-                                    MaskFill fill = MaskFill::neg_inf) {
+// Additive attention: score = sum_h w_v[0, h] tanh(sum_d W_q[h, d] q_d + sum_d W_k[h, d] k_d)
+// (+ bias). queries (B, Lq, Dq), keys (B, Lk, Dk), values (B, Lk, Dv); one head.
+template <class T>
+OracleResult oracle_additive(const BasicTensor<T>& queries, const BasicTensor<T>& keys,
+                             const BasicTensor<T>& values, const BasicTensor<T>& w_q,
+                             const BasicTensor<T>& w_k, const BasicTensor<T>& w_v,
+                             const AllowedFn& allowed = kAllowAll, MaskFill fill = MaskFill::neg_inf,
+                             const DropFn& drop = {}, const BiasFn& bias = kNoBias) {
   const ScoreFn score = [&](Index b, Index, Index i, Index j) {
     long double s = 0;
     for (Index h = 0; h < w_q.size(0); ++h) {
       long double pre = 0;
       for (Index d = 0; d < queries.size(2); ++d)
-        pre += static_cast<long double>(w_q(h, d)) * queries(b, i, d);
+        pre += static_cast<long double>(w_q(h, d)) * static_cast<long double>(queries(b, i, d));
       for (Index d = 0; d < keys.size(2); ++d)
-        pre += static_cast<long double>(w_k(h, d)) * keys(b, j, d);
-      s += w_v(0, h) * std::tanh(pre);
+        pre += static_cast<long double>(w_k(h, d)) * static_cast<long double>(keys(b, j, d));
+      s += static_cast<long double>(w_v(0, h)) * std::tanh(pre);
     }
     return s;
   };
   return oracle_attend(queries.size(0), 1, queries.size(1), keys.size(1), values.unsqueeze(1),
-                       score, allowed, kNoBias, fill);
+                       score, allowed, bias, fill, nullptr, drop);
 }
 
 }  // namespace attn::test

@@ -73,6 +73,36 @@ inline double adam_budget(int steps, double lr, double param) {
 inline const float kFiniteDifferenceStepF32 = std::cbrt(static_cast<float>(kEpsF32));
 inline constexpr double kFiniteDifferenceBudgetF32 = 1e-2;
 
+// ---- gradients ----------------------------------------------------------------------
+// A gradient check compares an analytic gradient G (a reference backward: float32
+// in and out, double inside) with central differences of the long-double forward at
+// the same float32 inputs, over the entries checked. The budget of
+// ||G_analytic - G_fd|| adds:
+//  - the analytic gradient's error. The backward reads float32 values that a forward
+//    rounded (out, lse, a module's activations), each within u of its exact value,
+//    and rounds its results once. grad_bounds.hpp follows these roundings through
+//    the backward's formulas with magnitudes (first order, as float_sum_budget's
+//    condition follows |terms|) to an elementwise bound u E computed from the
+//    long-double forward; with the final rounding the error is within
+//    u (||E|| + ||G||). The double arithmetic inside adds gamma_n(f64) times the same
+//    magnitudes: n < 2^12 terms per sum give less than 1e-12, and kDoubleArithmetic
+//    allows 1e-9 (a sixtieth of u);
+//  - the error of central differences, D(h) = (f(x + h) - f(x - h)) / 2h with h =
+//    kFdStep (exact in long double for float32 x): truncation c h^2 + O(h^4), and
+//    rounding eps_ld |f| / h ~ 1e-14 |f|. Richardson's D(h) - D(2h) = -3 c h^2 + O(h^4)
+//    measures the first: grad_check.hpp takes 2 |D(h) - D(2h)| / 3 per entry, a factor
+//    2 to spare for the remainder and the rounding.
+// The budget is absolute, so that a gradient that is zero by cancellation (that of
+// a bias constant along a softmax row) is held to the size of its terms, not to 0.
+inline constexpr long double kFdStep = 0x1p-16L;
+inline constexpr double kDoubleArithmetic = 1e-9;
+
+// The budget of ||G_analytic - G_fd|| from ||E||, ||G|| and the norm of the central
+// differences' error estimates.
+inline double grad_error_bound(double bound_norm, double grad_norm, double fd_error_norm) {
+  return (bound_norm + grad_norm) * (kEpsF32 / 2 + kDoubleArithmetic) + fd_error_norm;
+}
+
 // ||got - want|| / ||want||; 0 when both are zero, infinity when only want is.
 template <class A, class B>
 double relative_error(const A& got, const B& want) {

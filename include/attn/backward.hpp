@@ -53,15 +53,14 @@ struct AttentionGrads {
 // share it. A row with nothing allowed (lse = -inf) gets zero gradients, never NaN.
 // options.need_weights, weights_before_dropout and kernel are the forward's and
 // are not read; the backward's kernel is `backward.kernel`.
-AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k,
-                                                     const Tensor& v, const Tensor& out,
-                                                     const Tensor& lse, const Tensor& dout,
+AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                     const Tensor& out, const Tensor& lse, const Tensor& dout,
                                                      const SdpaOptions& options = {},
                                                      const BackwardOptions& backward = {});
 // The backward of dot_product_attention (scale 1); options.scale must be empty.
 AttentionGrads dot_product_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                              const Tensor& out, const Tensor& lse,
-                                              const Tensor& dout, const SdpaOptions& options = {},
+                                              const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                              const SdpaOptions& options = {},
                                               const BackwardOptions& backward = {});
 
 // dq, dk, dv are the gradients of queries, keys and values; dw_q, dw_k, dw_v those
@@ -72,10 +71,9 @@ struct AdditiveGrads : AttentionGrads {
 
 // The backward of additive_attention(queries, keys, values, w_q, w_k, w_v, options),
 // given its out (B, Lq, Dv) and lse (B, Lq), and dout of out's shape.
-AdditiveGrads additive_attention_backward(const Tensor& queries, const Tensor& keys,
-                                          const Tensor& values, const Tensor& w_q,
-                                          const Tensor& w_k, const Tensor& w_v, const Tensor& out,
-                                          const Tensor& lse, const Tensor& dout,
+AdditiveGrads additive_attention_backward(const Tensor& queries, const Tensor& keys, const Tensor& values,
+                                          const Tensor& w_q, const Tensor& w_k, const Tensor& w_v,
+                                          const Tensor& out, const Tensor& lse, const Tensor& dout,
                                           const AdditiveOptions& options = {},
                                           const BackwardOptions& backward = {});
 

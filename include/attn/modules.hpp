@@ -168,7 +168,7 @@ struct MultiHeadForwardOptions {
   bool need_weights = true;
   bool average_attn_weights = true;
   bool is_causal = false;                   // adds a top-left causal mask
-  std::optional<IndexTensor> valid_lens{};  // d2l: (B) or (B, L) keys kept
+  std::optional<IndexTensor> valid_lens{};  // d2l: (B) or (B, L) keys kept; unbatched: () or (L)
   Mask mask{};                              // any further mask over (B, H, L, S)
   MaskFill fill = MaskFill::neg_inf;
   Kernel kernel = Kernel::automatic;

@@ -2,8 +2,8 @@
 // a training step in attn is the step torch.optim would take.
 //
 //   attn::optim::Adam adam(model.named_parameters(), {.lr = 1e-3});
-//   auto grads = model.backward(dy);  // the same names as named_parameters()
-//   adam.step(grads);                 // updates the parameters in place
+//   auto grads = model.backward(dy);  // grads.params: the names of named_parameters()
+//   adam.step(grads.params);          // updates the parameters in place
 #pragma once
 
 #include <cstdint>

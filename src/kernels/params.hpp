@@ -94,7 +94,9 @@ using ScoreFn = std::function<double(std::int64_t b, std::int64_t h, std::int64_
 // and dS flows into the scoring function's inputs (q, k; or the additive
 // projections) and into each bias term, for allowed entries only (a masked score is
 // a constant). A fused backward stores D_i as a (B, Hq, Lq) float buffer in a pass
-// before its tiles; the reference computes it per row.
+// before its tiles; the reference computes it per row. Under MaskFill::d2l (a
+// reference-only fill) the reference takes lse again from the row's scores instead
+// of reading it (attention_backward.cpp says why).
 
 // A bias term's gradient: the term's own shape, contiguous, addressed through the
 // term's broadcast strides over (B, H, Lq, Lk), so that entries the bias is

@@ -27,8 +27,8 @@ AttentionModuleGrads DotProductAttention::backward(const Tensor& grad_output) co
   if (!saved_)
     detail::fail("DotProductAttention.backward", "there is no forward to differentiate: call forward first");
   const Saved& s = *saved_;
-  const AttentionGrads g =
-      scaled_dot_product_attention_backward(s.queries, s.keys, s.values, s.out, s.lse, grad_output, s.options);
+  const AttentionGrads g = scaled_dot_product_attention_backward(s.queries, s.keys, s.values, s.out, s.lse,
+                                                                 grad_output, s.options);
   AttentionModuleGrads grads;
   grads.query = g.dq;
   grads.key = g.dk;

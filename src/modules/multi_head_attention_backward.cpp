@@ -40,23 +40,27 @@ AttentionModuleGrads MultiHeadAttention::backward(const Tensor& grad_output) con
     return t.permute({0, 2, 1, 3}).contiguous().reshape({B, t.size(2), t.size(1) * t.size(3)});
   };
 
+  // The forward's kernel choice: reference, or the fast kernels (Kernel::fused names
+  // attention's kernel; the projections then take OpenBLAS, as in the forward).
+  const Kernel kernel = s.kernel == Kernel::reference ? Kernel::reference : Kernel::automatic;
+
   // ---- forward: output = linear(concat, out_proj.weight, out_proj.bias) ----------
   // concat is (B, L, Pv) or (L, B, Pv) like the output; unbatched, (1, L, Pv).
   const Tensor dy = s.batched ? grad_output : grad_output.unsqueeze(0);
   LinearGrads out_proj;
-  Tensor dconcat = dy;
+  Tensor dconcat = dy.contiguous();  // read as heads below, which needs a reshape-able view
   if (options_.out_proj) {
-    out_proj = linear_backward(s.concat, out_proj_weight, dy, out_proj_bias.defined(), s.kernel);
+    out_proj = linear_backward(s.concat, out_proj_weight, dy, out_proj_bias.defined(), kernel);
     dconcat = out_proj.dx;
   }
   const auto batch_major = [&](const Tensor& t) { return sequence_first ? t.transpose(0, 1) : t; };
 
   // ---- forward: attention per head, written into the concatenation ----------------
   BackwardOptions bo;
-  bo.kernel = s.kernel == Kernel::reference ? Kernel::reference : Kernel::automatic;
+  bo.kernel = kernel;
   const AttentionGrads g = scaled_dot_product_attention_backward(
-      heads(s.q, L, Dqk), heads(s.k, Sx, Dqk), heads(s.v, Sx, Dv), heads(batch_major(s.concat), L, Dv),
-      s.lse, heads(batch_major(dconcat), L, Dv), s.attention, bo);
+      heads(s.q, L, Dqk), heads(s.k, Sx, Dqk), heads(s.v, Sx, Dv), heads(batch_major(s.concat), L, Dv), s.lse,
+      heads(batch_major(dconcat), L, Dv), s.attention, bo);
   const Tensor dq = merge_heads(g.dq), dk = merge_heads(g.dk), dv = merge_heads(g.dv);  // (B, len, P)
 
   // ---- forward: k, v = [k; bias_k; 0], [v; bias_v; 0] (the appended keys) ---------
@@ -79,11 +83,12 @@ AttentionModuleGrads MultiHeadAttention::backward(const Tensor& grad_output) con
   // ---- forward: q = linear(query, W_q, b_q), k = ..., v = ... (caller's layout) -------
   const Tensor W_q = packed_ ? in_proj_weight.slice(0, 0, w.qk_proj) : q_proj_weight;
   const Tensor W_k = packed_ ? in_proj_weight.slice(0, w.qk_proj, 2 * w.qk_proj) : k_proj_weight;
-  const Tensor W_v = packed_ ? in_proj_weight.slice(0, 2 * w.qk_proj, 2 * w.qk_proj + w.v_proj) : v_proj_weight;
+  const Tensor W_v =
+      packed_ ? in_proj_weight.slice(0, 2 * w.qk_proj, 2 * w.qk_proj + w.v_proj) : v_proj_weight;
   const bool bias = in_proj_bias.defined();
-  const LinearGrads pq = linear_backward(s.query, W_q, to_caller(dq), bias, s.kernel);
-  const LinearGrads pk = linear_backward(s.key, W_k, to_caller(dk.slice(1, 0, s.S)), bias, s.kernel);
-  const LinearGrads pv = linear_backward(s.value, W_v, to_caller(dv.slice(1, 0, s.S)), bias, s.kernel);
+  const LinearGrads pq = linear_backward(s.query, W_q, to_caller(dq), bias, kernel);
+  const LinearGrads pk = linear_backward(s.key, W_k, to_caller(dk.slice(1, 0, s.S)), bias, kernel);
+  const LinearGrads pv = linear_backward(s.value, W_v, to_caller(dv.slice(1, 0, s.S)), bias, kernel);
 
   AttentionModuleGrads grads;
   grads.query = pq.dx;

@@ -9,8 +9,8 @@ const Tensor& find_parameter(const NamedParameters& params, std::string_view nam
     if (n == name) return t;
     names += (names.empty() ? "" : ", ") + n;
   }
-  detail::fail("find_parameter", "no parameter named " + std::string(name) + "; the names are: " +
-                                     (names.empty() ? "(none)" : names));
+  detail::fail("find_parameter", "no parameter named " + std::string(name) +
+                                     "; the names are: " + (names.empty() ? "(none)" : names));
 }
 
 }  // namespace attn

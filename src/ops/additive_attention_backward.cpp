@@ -13,12 +13,10 @@ namespace {
 constexpr std::string_view kOp = "additive_attention_backward";
 }
 
-AdditiveGrads additive_attention_backward(const Tensor& queries, const Tensor& keys,
-                                          const Tensor& values, const Tensor& w_q,
-                                          const Tensor& w_k, const Tensor& w_v, const Tensor& out,
-                                          const Tensor& lse, const Tensor& dout,
-                                          const AdditiveOptions& options,
-                                          const BackwardOptions& backward) {
+AdditiveGrads additive_attention_backward(const Tensor& queries, const Tensor& keys, const Tensor& values,
+                                          const Tensor& w_q, const Tensor& w_k, const Tensor& w_v,
+                                          const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                          const AdditiveOptions& options, const BackwardOptions& backward) {
   AdditiveOptions forward = options;
   forward.kernel = backward.kernel;  // the forward's kernel is not this call's
   const detail::AdditiveLayout l =

@@ -5,8 +5,8 @@
 namespace attn::detail {
 
 AdditiveLayout additive_layout(std::string_view op, const Tensor& queries, const Tensor& keys,
-                               const Tensor& values, const Tensor& w_q, const Tensor& w_k,
-                               const Tensor& w_v, const AdditiveOptions& options) {
+                               const Tensor& values, const Tensor& w_q, const Tensor& w_k, const Tensor& w_v,
+                               const AdditiveOptions& options) {
   check_rank(op, "queries", queries, 3, "(B, Lq, Dq)");
   check_rank(op, "keys", keys, 3, "(B, Lk, Dk)");
   check_rank(op, "values", values, 3, "(B, Lk, Dv)");
@@ -15,8 +15,8 @@ AdditiveLayout additive_layout(std::string_view op, const Tensor& queries, const
   check_rank(op, "w_v", w_v, 2, "(1, num_hiddens)");
   AdditiveLayout l;
   l.as_passed = describe("queries", queries) + ", " + describe("keys", keys) + ", " +
-                describe("values", values) + ", " + describe("w_q", w_q) + ", " +
-                describe("w_k", w_k) + ", " + describe("w_v", w_v);
+                describe("values", values) + ", " + describe("w_q", w_q) + ", " + describe("w_k", w_k) +
+                ", " + describe("w_v", w_v);
   const std::string& all = l.as_passed;
   l.B = queries.size(0);
   l.Lq = queries.size(1);
@@ -35,8 +35,10 @@ AdditiveLayout additive_layout(std::string_view op, const Tensor& queries, const
                  std::to_string(l.hidden) + "; " + all);
   check_probability(op, "dropout p", options.dropout.p, all);
   if (options.kernel == Kernel::fused)
-    fail(op, "has no fused kernel: Kernel::fused was requested; use Kernel::automatic or "
-             "Kernel::reference; " + all);
+    fail(op,
+         "has no fused kernel: Kernel::fused was requested; use Kernel::automatic or "
+         "Kernel::reference; " +
+             all);
 
   l.q = queries.unsqueeze(1);
   l.k = keys.unsqueeze(1);

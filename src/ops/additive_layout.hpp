@@ -21,8 +21,8 @@ struct AdditiveLayout {
 // Checks ranks, batch, lengths, the weights' widths and the dropout probability;
 // throws attn::Error naming `op` otherwise.
 AdditiveLayout additive_layout(std::string_view op, const Tensor& queries, const Tensor& keys,
-                               const Tensor& values, const Tensor& w_q, const Tensor& w_k,
-                               const Tensor& w_v, const AdditiveOptions& options);
+                               const Tensor& values, const Tensor& w_q, const Tensor& w_k, const Tensor& w_v,
+                               const AdditiveOptions& options);
 
 // The queries, keys, weights and sizes into a kernel's params.
 inline void set_additive_inputs(AdditiveParams& p, const AdditiveLayout& l) {

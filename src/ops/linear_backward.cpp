@@ -23,8 +23,10 @@ LinearGrads linear_backward(const Tensor& x, const Tensor& weight, const Tensor&
   if (dy.shape() != y_shape)
     detail::fail(kOp, "dy must have the output's shape " + shape_str(y_shape) + "; " + shapes);
   if (kernel == Kernel::fused)
-    detail::fail(kOp, "has no fused kernel: Kernel::fused was requested; use Kernel::automatic or "
-                      "Kernel::reference; " + shapes);
+    detail::fail(kOp,
+                 "has no fused kernel: Kernel::fused was requested; use Kernel::automatic or "
+                 "Kernel::reference; " +
+                     shapes);
 
   const std::int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
   const Tensor x_rows = detail::linear_rows(x, rows, in_features);

@@ -11,7 +11,8 @@ Tensor masked_softmax_backward(const Tensor& y, const Tensor& dy,
   constexpr std::string_view kOp = "masked_softmax_backward";
   const detail::MaskedSoftmaxRows r = detail::masked_softmax_rows(kOp, "Y", y, valid_lens);
   if (dy.shape() != y.shape())
-    detail::fail(kOp, "dY must have Y's shape; " + detail::describe("Y", y) + ", " + detail::describe("dY", dy));
+    detail::fail(kOp,
+                 "dY must have Y's shape; " + detail::describe("Y", y) + ", " + detail::describe("dY", dy));
   const Tensor y_rows = y.contiguous(), dy_rows = dy.contiguous();
   Tensor dx = Tensor::empty(y.shape());
   detail::MaskedSoftmaxBackwardParams p;

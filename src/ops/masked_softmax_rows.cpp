@@ -22,8 +22,8 @@ MaskedSoftmaxRows masked_softmax_rows(std::string_view op, std::string_view name
   const bool per_row = r.lens.shape() == row_shape;
   if (!per_leading && !per_row)
     fail(op, "valid_lens " + r.lens.shape_string() + " must be (" +
-                 std::to_string(x.rank() >= 2 ? x.size(0) : 0) + ") or " + shape_str(row_shape) +
-                 " for " + describe(name, x));
+                 std::to_string(x.rank() >= 2 ? x.size(0) : 0) + ") or " + shape_str(row_shape) + " for " +
+                 describe(name, x));
   for (std::int64_t len : r.lens.to_vector())
     if (len < 0 || len > r.cols)
       fail(op, "valid_lens " + r.lens.shape_string() + " holds " + std::to_string(len) + ", outside [0, " +

@@ -13,9 +13,8 @@ namespace {
 constexpr std::string_view kOp = "scaled_dot_product_attention_backward";
 }
 
-AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k,
-                                                     const Tensor& v, const Tensor& out,
-                                                     const Tensor& lse, const Tensor& dout,
+AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                     const Tensor& out, const Tensor& lse, const Tensor& dout,
                                                      const SdpaOptions& options,
                                                      const BackwardOptions& backward) {
   const detail::SdpaLayout l = detail::sdpa_layout(kOp, q, k, v, options);
@@ -23,8 +22,10 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
   detail::check_saved(kOp, "lse", lse, l.lse_shape, "the forward lse's shape", l.as_passed);
   detail::check_saved(kOp, "dout", dout, l.out_shape, "the output's shape", l.as_passed);
   if (backward.kernel == Kernel::fused)
-    detail::fail(kOp, "has no fused kernel yet: Kernel::fused was requested; use Kernel::automatic "
-                      "or Kernel::reference; " + l.as_passed);
+    detail::fail(kOp,
+                 "has no fused kernel yet: Kernel::fused was requested; use Kernel::automatic "
+                 "or Kernel::reference; " +
+                     l.as_passed);
   const detail::MaskView mask = detail::resolve_mask(kOp, options.mask, l.B, l.Hq, l.Lq, l.Lk);
 
   AttentionGrads result;
@@ -50,9 +51,8 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
 }
 
 AttentionGrads dot_product_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                              const Tensor& out, const Tensor& lse,
-                                              const Tensor& dout, const SdpaOptions& options,
-                                              const BackwardOptions& backward) {
+                                              const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                              const SdpaOptions& options, const BackwardOptions& backward) {
   if (options.scale)
     detail::fail("dot_product_attention_backward",
                  "is unscaled (scale 1), got scale " + std::to_string(*options.scale) +

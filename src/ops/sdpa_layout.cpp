@@ -6,8 +6,8 @@
 
 namespace attn::detail {
 
-SdpaLayout sdpa_layout(std::string_view op, const Tensor& q_in, const Tensor& k_in,
-                       const Tensor& v_in, const SdpaOptions& options) {
+SdpaLayout sdpa_layout(std::string_view op, const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                       const SdpaOptions& options) {
   SdpaLayout l;
   l.as_passed = describe("query", q_in) + ", " + describe("key", k_in) + ", " + describe("value", v_in);
   l.rank = q_in.rank();
@@ -22,8 +22,8 @@ SdpaLayout sdpa_layout(std::string_view op, const Tensor& q_in, const Tensor& k_
     mismatch("query, key and value must have the same batch size");
   if (k.size(1) != v.size(1)) mismatch("key and value must have the same number of heads");
   if (k.size(1) == 0 ? q.size(1) != 0 : q.size(1) % k.size(1) != 0)
-    mismatch("query heads (" + std::to_string(q.size(1)) +
-             ") must be a multiple of key/value heads (" + std::to_string(k.size(1)) + ")");
+    mismatch("query heads (" + std::to_string(q.size(1)) + ") must be a multiple of key/value heads (" +
+             std::to_string(k.size(1)) + ")");
   if (k.size(2) != v.size(2)) mismatch("key and value must have the same length");
   if (q.size(3) != k.size(3)) mismatch("query and key must have the same head dim");
 

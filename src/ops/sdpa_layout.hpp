@@ -13,7 +13,7 @@
 namespace attn::detail {
 
 struct SdpaLayout {
-  Tensor q, k, v;        // (B, Hq, Lq, Dk), (B, Hkv, Lk, Dk), (B, Hkv, Lk, Dv)
+  Tensor q, k, v;         // (B, Hq, Lq, Dk), (B, Hkv, Lk, Dk), (B, Hkv, Lk, Dv)
   std::int64_t rank = 4;  // as passed: 3-D inputs are one head
   std::int64_t B = 0, Hq = 0, Hkv = 0, Lq = 0, Lk = 0, Dk = 0, Dv = 0;
   double scale = 1.0;     // options.scale, or 1 / sqrt(Dk)

@@ -25,6 +25,16 @@ bit for bit, and F64, F16 and BF16 tensors holding values of the module's float3
 parameters (or rounded to 16 bits first, in both torch and the file) convert exactly
 (WEIGHT_FILE_ERROR). A module loaded from a file therefore keeps the budget of its
 forward.
+
+Gradients (grad_error_bound, as attn::test::grad_error_bound): a reference backward
+reads float32 values that its forward rounded and rounds its results once; the
+tests' grad_bounds.hpp follows those roundings through the backward's formulas to
+an elementwise bound u E, computed from the long-double forward (grad_case prints
+||E||). So ||G_attn - G|| <= (||E|| + ||G||) (u + DOUBLE_ARITHMETIC), G the float64
+gradient, DOUBLE_ARITHMETIC covering the double arithmetic on both sides (the
+reference's and torch's float64 autograd, which stands in for central differences
+here). The bound is absolute, so that a gradient that is zero by cancellation is
+held to the size of its terms.
 """
 
 import numpy as np
@@ -85,6 +95,14 @@ def attention_module_budget(input_width, head_dim, keys, out_width=0):
     mha_budgets, the in-projection over the widest input, the head dim, the keys twice
     and the output projection over out_width (0 when the module has none)."""
     return float_chain_budget(input_width, head_dim, keys, keys, out_width)
+
+
+DOUBLE_ARITHMETIC = 1e-9
+
+
+def grad_error_bound(bound_norm, want_norm):
+    """(||E|| + ||G||) (u + DOUBLE_ARITHMETIC): the budget of ||G_attn - G||."""
+    return (bound_norm + want_norm) * (UNIT_ROUNDOFF + DOUBLE_ARITHMETIC)
 
 
 def relative_error(got, want):

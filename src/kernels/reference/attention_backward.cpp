@@ -30,8 +30,8 @@ void store(const std::vector<double>& from, float* to) {
 
 }  // namespace
 
-void attend_backward_reference(const AttentionParams& p, const AttentionGradParams& g,
-                               const ScoreFn& score, const ScoreGradFn& score_grad) {
+void attend_backward_reference(const AttentionParams& p, const AttentionGradParams& g, const ScoreFn& score,
+                               const ScoreGradFn& score_grad) {
   const MaskView& mask = *p.mask;
   const std::int64_t group = kv_group(p.q_heads, p.kv_heads);
   const double keep_scale = p.dropout.p < 1.0 ? 1.0 / (1.0 - p.dropout.p) : 0.0;
@@ -81,7 +81,8 @@ void attend_backward_reference(const AttentionParams& p, const AttentionGradPara
           // forward: acc[d] += applied * v[d];
           // so now: dv[j] += applied * dO_i, and d(applied) = dO_i . v_j.
           const float* v = p.v + p.v_stride.at(b, h / group, j, 0);
-          double* dv_j = &dv[static_cast<std::size_t>(((b * p.kv_heads + h / group) * p.keys + j) * p.value_dim)];
+          double* dv_j =
+              &dv[static_cast<std::size_t>(((b * p.kv_heads + h / group) * p.keys + j) * p.value_dim)];
           double dapplied = 0.0;
           for (std::int64_t d = 0; d < p.value_dim; ++d) {
             const double dO = dout[d * g.dout_stride.j];
@@ -112,20 +113,20 @@ void sdpa_backward_reference(const SdpaBackwardParams& p) {
   const ScoreFn score = [&p](std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) {
     return sdpa_score(p, b, h, i, j);
   };
-  attend_backward_reference(p, p.grad, score, [&](std::int64_t b, std::int64_t h, std::int64_t i,
-                                                   std::int64_t j, double ds) {
-    // forward: score = scale * sum_d q[b, h, i, d] k[b, h / group, j, d];
-    // so now: dq_i += scale dS k_j, and dk_j += scale dS q_i, summed over the query
-    // heads that share key head h / group.
-    const float* q = p.q + p.q_stride.at(b, h, i, 0);
-    const float* k = p.k + p.k_stride.at(b, h / group, j, 0);
-    double* dq_i = &dq[static_cast<std::size_t>(((b * p.q_heads + h) * p.queries + i) * p.key_dim)];
-    double* dk_j = &dk[static_cast<std::size_t>(((b * p.kv_heads + h / group) * p.keys + j) * p.key_dim)];
-    for (std::int64_t d = 0; d < p.key_dim; ++d) {
-      dq_i[d] += p.scale * ds * k[d * p.k_stride.j];
-      dk_j[d] += p.scale * ds * q[d * p.q_stride.j];
-    }
-  });
+  attend_backward_reference(
+      p, p.grad, score, [&](std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j, double ds) {
+        // forward: score = scale * sum_d q[b, h, i, d] k[b, h / group, j, d];
+        // so now: dq_i += scale dS k_j, and dk_j += scale dS q_i, summed over the query
+        // heads that share key head h / group.
+        const float* q = p.q + p.q_stride.at(b, h, i, 0);
+        const float* k = p.k + p.k_stride.at(b, h / group, j, 0);
+        double* dq_i = &dq[static_cast<std::size_t>(((b * p.q_heads + h) * p.queries + i) * p.key_dim)];
+        double* dk_j = &dk[static_cast<std::size_t>(((b * p.kv_heads + h / group) * p.keys + j) * p.key_dim)];
+        for (std::int64_t d = 0; d < p.key_dim; ++d) {
+          dq_i[d] += p.scale * ds * k[d * p.k_stride.j];
+          dk_j[d] += p.scale * ds * q[d * p.q_stride.j];
+        }
+      });
   store(dq, p.dq);
   store(dk, p.dk);
 }

@@ -9,7 +9,8 @@ void linear_backward_reference(const LinearBackwardParams& p) {
   for (std::int64_t r = 0; r < p.rows; ++r)
     for (std::int64_t c = 0; c < p.in; ++c) {
       double sum = 0.0;
-      for (std::int64_t o = 0; o < p.out; ++o) sum += static_cast<double>(p.dy[r * p.out + o]) * p.weight[o * p.in + c];
+      for (std::int64_t o = 0; o < p.out; ++o)
+        sum += static_cast<double>(p.dy[r * p.out + o]) * p.weight[o * p.in + c];
       p.dx[r * p.in + c] = static_cast<float>(sum);
     }
   // dw[o, c] = sum_r dy[r, o] x[r, c],
