@@ -14,13 +14,8 @@
 
 namespace attn::detail {
 
-// v4 (B, Hkv, Lk, Dv) and out4 (B, Hq, Lq, Dv) are 4-D views; result.lse and
-// (when asked for) result.weights are allocated contiguous here. Options is
-// SdpaOptions or AdditiveOptions.
-template <class Options>
-void set_attention_io(AttentionParams& p, const Tensor& v4, const Tensor& out4, const MaskView& mask,
-                      const Options& options, AttentionResult& result) {
-  const bool need_weights = options.need_weights;
+// The sizes and the value/output pointers that a forward and a backward fill alike.
+inline void set_attention_shapes(AttentionParams& p, const Tensor& v4, const Tensor& out4) {
   p.batch = out4.size(0);
   p.q_heads = out4.size(1);
   p.queries = out4.size(2);
@@ -31,6 +26,16 @@ void set_attention_io(AttentionParams& p, const Tensor& v4, const Tensor& out4, 
   p.v_stride = Strides4::of(v4);
   p.out = out4.data();
   p.out_stride = Strides4::of(out4);
+}
+
+// v4 (B, Hkv, Lk, Dv) and out4 (B, Hq, Lq, Dv) are 4-D views; result.lse and
+// (when asked for) result.weights are allocated contiguous here. Options is
+// SdpaOptions or AdditiveOptions.
+template <class Options>
+void set_attention_io(AttentionParams& p, const Tensor& v4, const Tensor& out4, const MaskView& mask,
+                      const Options& options, AttentionResult& result) {
+  const bool need_weights = options.need_weights;
+  set_attention_shapes(p, v4, out4);
   result.lse = Tensor::empty({p.batch, p.q_heads, p.queries});
   p.lse = result.lse.data();
   if (need_weights) result.weights = Tensor::empty({p.batch, p.q_heads, p.queries, p.keys});
@@ -47,16 +52,7 @@ void set_attention_io(AttentionParams& p, const Tensor& v4, const Tensor& out4, 
 template <class Options>
 void set_attention_saved(AttentionParams& p, const Tensor& v4, const Tensor& out4, const Tensor& lse3,
                          const MaskView& mask, const Options& options) {
-  p.batch = out4.size(0);
-  p.q_heads = out4.size(1);
-  p.queries = out4.size(2);
-  p.kv_heads = v4.size(1);
-  p.keys = v4.size(2);
-  p.value_dim = v4.size(3);
-  p.v = v4.data();
-  p.v_stride = Strides4::of(v4);
-  p.out = out4.data();
-  p.out_stride = Strides4::of(out4);
+  set_attention_shapes(p, v4, out4);
   p.lse = lse3.data();
   p.mask = &mask;
   p.dropout = options.dropout;

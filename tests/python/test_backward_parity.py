@@ -9,16 +9,13 @@ forward and backward (the `grad_case` program). Each gradient is compared
 norm-wise within tolerance.grad_error_bound, from the bound norm grad_case prints.
 """
 
-import json
-import os
-import subprocess
-import tempfile
 import zlib
 
 import numpy as np
 import pytest
 import torch
 
+from attn_tool import run_case_tool
 from tolerance import grad_error_bound, relative_error
 
 
@@ -35,17 +32,7 @@ def dyadic(shape, gen, std=1.0):
 
 
 def run_attn(case):
-    binary = os.environ.get("GRAD_CASE_BIN")
-    assert binary, "GRAD_CASE_BIN must name the grad_case program (set by CTest)"
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(case, f)
-        path = f.name
-    try:
-        done = subprocess.run([binary, path], capture_output=True, text=True, check=False)
-    finally:
-        os.unlink(path)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_case_tool("GRAD_CASE_BIN", case)
     grads = {k: np.array(v["data"], dtype=np.float64).reshape(v["shape"]) for k, v in out["grads"].items()}
     return grads, out["bound_norms"]
 

@@ -15,16 +15,13 @@ norm-wise relative error is within 16 * (max(E, kdim, vdim) + E / H + 2 S' + E +
 average over the H heads.
 """
 
-import json
-import os
-import subprocess
-import tempfile
 
 import numpy as np
 import pytest
 import torch
 
 from mha_cases import CASE_IDS, CASES, torch_case
+from attn_tool import run_case_tool
 from tolerance import mha_budgets, relative_error
 
 
@@ -35,17 +32,7 @@ def tensor_json(t, dtype="float32"):
 
 
 def run_attn(case):
-    binary = os.environ.get("MHA_CASE_BIN")
-    assert binary, "MHA_CASE_BIN must name the mha_case program (set by CTest)"
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(case, f)
-        path = f.name
-    try:
-        done = subprocess.run([binary, path], capture_output=True, text=True, check=False)
-    finally:
-        os.unlink(path)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_case_tool("MHA_CASE_BIN", case)
     return {k: np.array(v["data"], dtype=np.float64).reshape(v["shape"]) for k, v in out.items()}
 
 
