@@ -15,7 +15,6 @@ condition measured in float64.
 
 import inspect
 import math
-import zlib
 
 import numpy as np
 import pytest

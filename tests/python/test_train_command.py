@@ -3,7 +3,6 @@ allows, and what was learned is checked outside attn: torch rebuilds the model f
 the saved safetensors file and must reverse fresh sequences, attending to the
 mirrored position."""
 
-import os
 import re
 import subprocess
 import time
