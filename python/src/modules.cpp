@@ -186,6 +186,21 @@ py::tuple mha_forward(MultiheadAttentionObject& self, py::handle query, py::hand
   return py::make_tuple(to_numpy(r.output), to_numpy(r.weights));
 }
 
+// The gradients of the last forward, given dL/doutput: what torch's autograd
+// leaves in .grad after output.backward(grad_output), returned instead.
+py::tuple mha_backward(MultiheadAttentionObject& self, py::handle grad_output) {
+  const Tensor dy = float_array(grad_output, "MultiheadAttention.backward", "grad_output");
+  AttentionModuleGrads g;
+  {
+    py::gil_scoped_release release;
+    const std::lock_guard lock(self.forward);
+    g = self.module.backward(dy);
+  }
+  py::dict params;
+  for (const auto& [name, t] : g.params) params[py::str(name)] = to_numpy(t);
+  return py::make_tuple(to_numpy(g.query), to_numpy(g.key), to_numpy(g.value), params);
+}
+
 // The d2l modules' forward: (queries, keys, values, valid_lens) -> output.
 template <class Object>
 py::object d2l_forward(Object& self, std::string_view op, py::handle queries, py::handle keys,
@@ -321,6 +336,15 @@ add_zero_attn append. A query with no key left gets zero weights, never NaN.)";
     std::apply([&](auto... args) { cls.def(name, &mha_forward, args..., doc.c_str()); }, forward_args);
   }
 
+  cls.def("backward", &mha_backward, "grad_output"_a, R"(backward(self, grad_output)
+--
+
+The gradients of the last forward, given dL/doutput (output's shape):
+(grad_query, grad_key, grad_value, {name: grad}) with named_parameters()'s names,
+what torch's output.backward(grad_output) leaves in the inputs' and parameters'
+.grad. Fresh arrays on every call: nothing accumulates. For self-attention (one
+array passed three times) its gradient is the sum of the three. Raises attn.Error
+before any forward, or when grad_output's shape is not the output's.)");
   def_mode(cls);
   def_parameter(cls, "in_proj_weight", &MultiHeadAttention::in_proj_weight);
   def_parameter(cls, "q_proj_weight", &MultiHeadAttention::q_proj_weight);
