@@ -1,5 +1,5 @@
-"""`attn train`: the reverse task is learned from scratch, within the time the issue
-allows, and what was learned is checked outside attn: torch rebuilds the model from
+"""`attn train`: the reverse task is learned from scratch, within a minute,
+and what was learned is checked outside attn: torch rebuilds the model from
 the saved safetensors file and must reverse fresh sequences, attending to the
 mirrored position."""
 
