@@ -96,24 +96,22 @@ AttentionModuleGrads MultiHeadAttention::backward(const Tensor& grad_output) con
   grads.value = pv.dx;
   // The names and order of named_parameters().
   NamedParameters& params = grads.params;
+  // in_proj_weight and in_proj_bias stack q's, k's and v's rows.
+  const auto stacked = [&](const Tensor& like, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+    Tensor d = Tensor::zeros(like.shape());
+    place(d, 0, dq);
+    place(d, w.qk_proj, dk);
+    place(d, 2 * w.qk_proj, dv);
+    return d;
+  };
   if (packed_) {
-    Tensor d_in = Tensor::zeros(in_proj_weight.shape());
-    place(d_in, 0, pq.dweight);
-    place(d_in, w.qk_proj, pk.dweight);
-    place(d_in, 2 * w.qk_proj, pv.dweight);
-    params.emplace_back("in_proj_weight", d_in);
+    params.emplace_back("in_proj_weight", stacked(in_proj_weight, pq.dweight, pk.dweight, pv.dweight));
   } else {
     params.emplace_back("q_proj_weight", pq.dweight);
     params.emplace_back("k_proj_weight", pk.dweight);
     params.emplace_back("v_proj_weight", pv.dweight);
   }
-  if (bias) {
-    Tensor d_bias = Tensor::zeros(in_proj_bias.shape());
-    place(d_bias, 0, pq.dbias);
-    place(d_bias, w.qk_proj, pk.dbias);
-    place(d_bias, 2 * w.qk_proj, pv.dbias);
-    params.emplace_back("in_proj_bias", d_bias);
-  }
+  if (bias) params.emplace_back("in_proj_bias", stacked(in_proj_bias, pq.dbias, pk.dbias, pv.dbias));
   if (options_.add_bias_kv) {
     params.emplace_back("bias_k", dbias_k);
     params.emplace_back("bias_v", dbias_v);

@@ -19,34 +19,15 @@
 #include <nlohmann/json.hpp>
 
 #include "attn/attn.hpp"
+#include "case_json.hpp"
 #include "grad_bounds.hpp"
 #include "mha_grad_bounds.hpp"
 #include "mha_oracle.hpp"
 
 using nlohmann::json;
+using namespace attn::test::cases;
 
 namespace {
-
-attn::Tensor float_tensor(const json& j) {
-  return attn::Tensor::from(j.at("shape").get<attn::Shape>(), j.at("data").get<std::vector<float>>());
-}
-
-attn::BoolTensor bool_tensor(const json& j) {
-  const auto values = j.at("data").get<std::vector<int>>();
-  attn::BoolTensor t = attn::BoolTensor::zeros(j.at("shape").get<attn::Shape>());
-  if (static_cast<std::int64_t>(values.size()) != t.numel())
-    throw attn::Error("mask data does not match its shape");
-  for (std::size_t i = 0; i < values.size(); ++i) t.data()[i] = values[i] != 0;
-  return t;
-}
-
-attn::MaskTensor mask_tensor(const json& j) {
-  if (j.is_null()) return std::monostate{};
-  if (j.at("dtype") == "bool") return bool_tensor(j);
-  return float_tensor(j);
-}
-
-json to_json(const attn::Tensor& t) { return {{"shape", t.shape()}, {"data", t.to_vector()}}; }
 
 double norm(const std::vector<long double>& v) {
   long double sum = 0;
@@ -55,27 +36,9 @@ double norm(const std::vector<long double>& v) {
 }
 
 json run_mha(const json& c) {
-  const json& o = c.at("options");
-  attn::MultiHeadAttentionOptions options;
-  options.embed_dim = o.at("embed_dim");
-  options.num_heads = o.at("num_heads");
-  options.bias = o.at("bias");
-  options.add_bias_kv = o.at("add_bias_kv");
-  options.add_zero_attn = o.at("add_zero_attn");
-  if (!o.at("kdim").is_null()) options.kdim = o.at("kdim").get<std::int64_t>();
-  if (!o.at("vdim").is_null()) options.vdim = o.at("vdim").get<std::int64_t>();
-  options.batch_first = o.at("batch_first");
-  attn::MultiHeadAttention mha(options);
-  mha.eval();
-  const json& params = c.at("params");
-  for (const auto& [name, tensor] : mha.named_parameters()) tensor.copy_from(float_tensor(params.at(name)));
-  if (params.size() != mha.named_parameters().size())
-    throw attn::Error("parameter names differ from torch's");
+  attn::MultiHeadAttention mha = mha_from_case(c);
 
-  attn::MultiHeadForwardOptions fo;
-  fo.key_padding_mask = mask_tensor(c.value("key_padding_mask", json()));
-  fo.attn_mask = mask_tensor(c.value("attn_mask", json()));
-  fo.is_causal = c.at("is_causal");
+  attn::MultiHeadForwardOptions fo = mha_masks_from_case(c);
   fo.need_weights = false;
   fo.kernel = attn::Kernel::reference;
   const attn::Tensor query = float_tensor(c.at("query")), key = float_tensor(c.at("key")),
