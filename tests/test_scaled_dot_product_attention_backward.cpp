@@ -146,8 +146,8 @@ TEST(SdpaBackward, DotProductAttentionIsUnscaled) {
   SdpaOptions o = options_of(c);
   o.scale.reset();
   const AttentionResult r = attn::dot_product_attention(x.q, x.k, x.v, o);
-  const AttentionGrads unscaled =
-      attn::dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
+  const AttentionGrads unscaled = attn::dot_product_attention_backward(
+      x.q, x.k, x.v, r.out, r.lse, x.dout, o, BackwardOptions{.kernel = Kernel::reference});
   Case scaled = c;
   scaled.scale = 1.0;
   const AttentionGrads want = check_backward(scaled, x);
@@ -318,8 +318,8 @@ TEST(SdpaBackward, TheCheckFailsAWrongGradient) {
   const Inputs x = random_inputs(c, 41);
   const SdpaOptions o = options_of(c);
   const AttentionResult r = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
-  const AttentionGrads g =
-      attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
+  const AttentionGrads g = attn::scaled_dot_product_attention_backward(
+      x.q, x.k, x.v, r.out, r.lse, x.dout, o, BackwardOptions{.kernel = Kernel::reference});
   const LTensor qL = widen(x.q), kL = widen(x.k), vL = widen(x.v);
   const std::vector<long double> dout = widen_values(x.dout);
   const auto loss = [&] {
@@ -345,8 +345,8 @@ TEST(SdpaBackward, SaysWhichKernelRan) {
   const AttentionResult r = attn::scaled_dot_product_attention(x.q, x.k, x.v, o);
   const AttentionGrads automatic =
       attn::scaled_dot_product_attention_backward(x.q, x.k, x.v, r.out, r.lse, x.dout, o);
-  EXPECT_EQ(automatic.kernel, Kernel::reference);
-  EXPECT_THAT(automatic.kernel_reason, ::testing::HasSubstr("only implementation"));
+  EXPECT_EQ(automatic.kernel, Kernel::fused) << "the fused backward is the default";
+  EXPECT_THAT(automatic.kernel_reason, ::testing::HasSubstr("automatic: fused CPU backward"));
   EXPECT_TRUE(automatic.dbias.empty()) << "no bias gradient unless asked for";
   const AttentionGrads requested = attn::scaled_dot_product_attention_backward(
       x.q, x.k, x.v, r.out, r.lse, x.dout, o, BackwardOptions{.kernel = Kernel::reference});
@@ -371,8 +371,6 @@ TEST(SdpaBackward, ErrorsNameTheArgumentAndShapes) {
   EXPECT_THAT(backward(q, out, Tensor::zeros({2, 5}), dout), HasSubstrs({"lse (2, 5)", "(2, 2, 5)"}));
   EXPECT_THAT(backward(randn({2, 2, 5, 3}, 6), out, lse, dout),
               HasSubstrs({"query and key must have the same head dim", "key (2, 2, 7, 4)"}));
-  EXPECT_THAT(backward(q, out, lse, dout, {}, BackwardOptions{.kernel = Kernel::fused}),
-              HasSubstrs({"no fused kernel", "Kernel::fused"}));
   EXPECT_THAT(backward(q, out, lse, dout, SdpaOptions{.mask = Mask::lengths({1, 2, 3})}),
               HasSubstrs({"valid_lens (3)", "(B) = (2)"}));
   EXPECT_THAT(backward(q, out, lse, dout, SdpaOptions{.dropout = {1.5, 0}}),

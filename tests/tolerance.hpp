@@ -56,6 +56,21 @@ inline double fused_attention_budget(std::int64_t key_dim, std::int64_t keys) {
   return float_chain_budget({key_dim + 1, keys + (keys + kFusedMinTile - 1) / kFusedMinTile, 2});
 }
 
+// Budget of the fused attention backward (attention_fused_backward.cpp) for a
+// gradient summed over n terms (dq over the Lk keys; dk and dv over the Lq queries
+// of every head in the group), a float chain over: the recomputed score (Dk, +1 for
+// the scaling folded into q), its probability 2^(s - lse) (the vector exp and lse
+// in units of log2 e: +2), dP = dO . v (Dv) less D (+1), and the gradient's sum (n).
+inline double fused_backward_budget(std::int64_t key_dim, std::int64_t value_dim, std::int64_t n) {
+  return float_chain_budget({key_dim + 1, 2, value_dim + 1, n});
+}
+
+// ... and for the part of a gradient that flows through dS = P (dP - D), which
+// cancels (to exactly 0 for a row that sees one key): relative to the magnitudes of
+// its terms, P (|dO| . |v| + |D|), as float_sum_budget is to sum_k |t_k|. dP's dot
+// product (Dv), less D (+1), times P (+1).
+inline double fused_score_grad_budget(std::int64_t value_dim) { return float_sum_budget({value_dim + 2}); }
+
 // Budget of one parameter after `steps` float32 Adam steps, against the formula in
 // double, as an absolute error: each step rounds about 10 times (moments, square
 // root, denominator, update) an update of size at most about lr (m_hat / sqrt(v_hat)

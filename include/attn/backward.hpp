@@ -34,7 +34,11 @@ struct BackwardOptions {
   // attn_mask or key_padding_mask): dL/dbias, summed over the axes the bias is
   // broadcast over, so it has the bias's own shape.
   bool need_bias_grad = false;
-  Kernel kernel = Kernel::automatic;  // Kernel::reference is the one backward kernel today
+  // Kernel::automatic runs the fused CPU backward of scaled dot-product attention,
+  // except under MaskFill::d2l or need_bias_grad, which run on the reference (the
+  // result's kernel_reason says so); Kernel::fused with either throws. The other
+  // ops' backward has only the reference kernel.
+  Kernel kernel = Kernel::automatic;
 };
 
 struct AttentionGrads {

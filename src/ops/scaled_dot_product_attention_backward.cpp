@@ -1,6 +1,7 @@
 // scaled_dot_product_attention_backward and dot_product_attention_backward:
 // the forward's checks, those of the saved tensors, and the choice of kernel.
 #include "attn/backward.hpp"
+#include "kernels/cpu/attention_fused_backward.hpp"
 #include "kernels/reference/reference.hpp"
 #include "mask_view.hpp"
 #include "ops/attention_io.hpp"
@@ -21,11 +22,17 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
   detail::check_saved(kOp, "out", out, l.out_shape, "the forward output's shape", l.as_passed);
   detail::check_saved(kOp, "lse", lse, l.lse_shape, "the forward lse's shape", l.as_passed);
   detail::check_saved(kOp, "dout", dout, l.out_shape, "the output's shape", l.as_passed);
-  if (backward.kernel == Kernel::fused)
-    detail::fail(kOp,
-                 "has no fused kernel yet: Kernel::fused was requested; use Kernel::automatic "
-                 "or Kernel::reference; " +
-                     l.as_passed);
+  // The fused backward serves Kernel::automatic and Kernel::fused, except for d2l's
+  // fill (as in the forward: its fully masked rows see every key) and for bias
+  // gradients (a bias broadcast over batches or heads would need the tasks of
+  // several heads to add into one element: the order, and the bits, would depend
+  // on the threads).
+  std::string reference_only;
+  if (options.fill == MaskFill::d2l) reference_only = "MaskFill::d2l";
+  if (backward.need_bias_grad) reference_only = "need_bias_grad (the gradient of an additive mask)";
+  if (backward.kernel == Kernel::fused && !reference_only.empty())
+    detail::fail(kOp, "Kernel::fused does not implement " + reference_only +
+                          "; use Kernel::automatic or Kernel::reference; " + l.as_passed);
   const detail::MaskView mask = detail::resolve_mask(kOp, options.mask, l.B, l.Hq, l.Lq, l.Lk);
 
   AttentionGrads result;
@@ -39,8 +46,19 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
   result.dk = Tensor::zeros(l.k.shape());
   p.dq = result.dq.data();
   p.dk = result.dk.data();
-  detail::sdpa_backward_reference(p);
-  detail::ran_reference(backward.kernel, result);
+  if (backward.kernel == Kernel::reference) {
+    detail::sdpa_backward_reference(p);
+    detail::ran_reference(backward.kernel, result);
+  } else if (!reference_only.empty()) {
+    detail::sdpa_backward_reference(p);
+    result.kernel = Kernel::reference;
+    result.kernel_reason = "automatic: " + reference_only + " runs on the reference kernel";
+  } else {
+    detail::sdpa_backward_fused(p);
+    result.kernel = Kernel::fused;
+    result.kernel_reason = std::string(backward.kernel == Kernel::fused ? "requested" : "automatic") +
+                           ": fused CPU backward (" + detail::fused_backward_describe(p) + ")";
+  }
 
   if (l.rank == 3) {
     result.dq = result.dq.select(1, 0);

@@ -16,6 +16,7 @@
 #include "attn/threads.hpp"
 #include "hwy/aligned_allocator.h"
 #include "kernels/cpu/attention_fused_simd.hpp"
+#include "kernels/cpu/fused_mask.hpp"
 #include "kernels/dropout.hpp"
 #include "threads/parallel_for.hpp"
 
@@ -56,7 +57,7 @@ struct Scratch {
   float* l = nullptr;      // (rows): running sum of exp
   float* alpha = nullptr;  // (rows): rescale of o for the current tile; after it, lse / ln 2
   float* sum = nullptr;    // (rows): the current tile's row sums
-  std::vector<std::int64_t> lo, hi;  // (rows): each row's structurally allowed keys [lo, hi)
+  std::vector<KeyRange> keys;  // (rows): each row's structurally allowed keys
 };
 
 // The sizes every task shares.
@@ -89,8 +90,7 @@ Scratch make_scratch(const SdpaParams& p, const Plan& plan) {
     *slots[i] = at;
     at += round_up(std::max<std::int64_t>(sizes[i], 1), kCacheLineFloats);
   }
-  w.lo.resize(static_cast<std::size_t>(rows));
-  w.hi.resize(static_cast<std::size_t>(rows));
+  w.keys.resize(static_cast<std::size_t>(rows));
   return w;
 }
 
@@ -134,9 +134,8 @@ class BlockTask {
   }
 
  private:
-  // lo/hi per row from the causal, length and window terms, clamped to [0, keys);
-  // each block's union and intersection of them, and the task's union
-  // [first_, last_).
+  // Each row's structural range; each block's union and intersection of them, and
+  // the task's union [first_, last_).
   void structural_ranges() {
     const std::int64_t keys = mask_.keys;
     first_ = keys;
@@ -146,33 +145,19 @@ class BlockTask {
       QueryBlock& q = blocks_at_[static_cast<std::size_t>(blocks_++)];
       q = {r0, std::min(plan_.br, rows_ - r0), keys, 0, 0, keys};
       for (std::int64_t r = q.r0; r < q.r0 + q.rows; ++r) {
-        const std::int64_t i = i0_ + r;
-        std::int64_t lo = 0, hi = keys;
-        for (Align a : mask_.causal) hi = std::min(hi, mask_.diagonal(a, i) + 1);
-        for (const MaskView::Lengths& len : mask_.lengths)
-          hi = std::min(hi, len.data[b_ * len.stride_b + i * len.stride_i]);
-        for (const WindowTerm& win : mask_.windows) {
-          // Keys p - left <= j <= p + right, compared as differences: windows may be
-          // as large as int64 allows.
-          const std::int64_t pos = mask_.diagonal(win.align, i);
-          if (win.left < pos - lo) lo = pos - win.left;
-          if (win.right < hi - 1 - pos) hi = pos + win.right + 1;
-        }
-        lo = std::max<std::int64_t>(lo, 0);
-        hi = std::max(hi, lo);
-        w_.lo[r] = lo;
-        w_.hi[r] = hi;
-        q.inner_lo = std::max(q.inner_lo, lo);
-        q.inner_hi = std::min(q.inner_hi, hi);
-        if (lo < hi) {
-          q.first = std::min(q.first, lo);
-          q.last = std::max(q.last, hi);
+        const KeyRange range = structural_keys(mask_, b_, i0_ + r);
+        w_.keys[static_cast<std::size_t>(r)] = range;
+        q.inner_lo = std::max(q.inner_lo, range.lo);
+        q.inner_hi = std::min(q.inner_hi, range.hi);
+        if (range.lo < range.hi) {
+          q.first = std::min(q.first, range.lo);
+          q.last = std::max(q.last, range.hi);
         }
       }
       first_ = std::min(first_, q.first);
       last_ = std::max(last_, q.last);
     }
-    elementwise_ = !mask_.dense.empty() || !mask_.biases.empty();
+    elementwise_ = has_elementwise_terms(mask_);
   }
 
   // The key tiles of the task in order: the grid's tiles that meet [first_,
@@ -227,26 +212,10 @@ class BlockTask {
     const bool inside = appended || (!elementwise_ && q.inner_lo <= j0 && j0 + cols <= q.inner_hi);
     fused_scores(w_.q + q.r0 * p_.key_dim, p_.key_dim, w_.kt, plan_.ld_kt, w_.s, q.rows, p_.key_dim,
                  ld_s);
-    for (std::int64_t r = 0; r < q.rows; ++r) {
-      float* s = w_.s + r * ld_s;
-      std::fill(s + cols, s + ld_s, kNegInf);
-      if (inside) continue;  // the fast path: no entry of the tile is masked
-      // The row's structural range [lo, hi) as columns [a, z) of the tile.
-      const std::int64_t row = q.r0 + r;
-      const std::int64_t a = std::clamp(w_.lo[row] - j0, std::int64_t{0}, cols);
-      const std::int64_t z = std::clamp(w_.hi[row] - j0, a, cols);
-      std::fill(s, s + a, kNegInf);
-      std::fill(s + z, s + cols, kNegInf);
-      if (!elementwise_) continue;
-      const std::int64_t i = i0_ + row;
-      for (std::int64_t c = a; c < z; ++c) {
-        const std::int64_t j = j0 + c;
-        bool allowed = true;
-        for (const MaskView::Dense& t : mask_.dense)
-          allowed = allowed && t.data[t.stride.at(b_, h_, i, j)] == t.keep;
-        s[c] = allowed ? s[c] + static_cast<float>(mask_.bias(b_, h_, i, j) * kLog2e) : kNegInf;
-      }
-    }
+    for (std::int64_t r = 0; r < q.rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + (r + 1) * ld_s, kNegInf);
+    if (inside) return;  // the fast path: no entry of the tile is masked
+    mask_score_tile(mask_, {b_, h_, i0_ + q.r0, q.rows, j0, cols, &w_.keys[static_cast<std::size_t>(q.r0)],
+                            w_.s, ld_s, kLog2e});
   }
 
   bool kept(std::int64_t r, std::int64_t j) const {

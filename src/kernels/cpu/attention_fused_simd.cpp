@@ -1,20 +1,8 @@
 // The micro-kernels of the fused attention kernel, compiled once per Highway
 // target (foreach_target) and picked at run time (HWY_DYNAMIC_DISPATCH).
 //
-// Register blocking (AVX2: 16 vector registers of 8 floats):
-//  - scores: 6 query rows x 2 vectors of keys = 12 accumulators; per step of the
-//    depth loop 2 loads of K^T, 6 broadcasts of q and 12 independent FMAs. The FMA
-//    latency (4 cycles x 2 pipes) needs 8 in flight; 12 leave slack for the loads,
-//    and 12 + 2 + 1 registers do not spill.
-//  - P V: 6 rows x 2 vectors of Dv, the same shape with p broadcast and V loaded.
-// Two vectors divide every padded Bc and Dv of 16 floats or more, so the common
-// head dims (64, 128) and tiles have no column tail; 4 x 3 had a 2-vector tail
-// (8 accumulators, no slack) at Dv = 64 and a 1-vector one at Bc = 128. Measured
-// on Zen 3 (B=1, H=8, L=2048, 1 thread, best of runs): D=64 57 against 53
-// GFLOP/s, D=128 64 against 58. Rows left over go 4 at a time, then one by one.
-// The loops over column chunks are outside the loops over row groups, so that the
-// chunk of K^T (depth, 2 vectors) or of V (cols, 2 vectors) stays in L1 while the
-// query rows stream past it.
+// The products of tiles are tile_gemm_simd-inl.h's register-blocked kernel, and
+// 2^x is exp2_simd-inl.h's.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/attention_fused_simd.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -28,6 +16,8 @@
 
 #include "hwy/highway.h"
 #include "kernels/cpu/attention_fused_simd.hpp"
+#include "kernels/cpu/exp2_simd-inl.h"
+#include "kernels/cpu/tile_gemm_simd-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::detail::HWY_NAMESPACE {
@@ -35,55 +25,16 @@ namespace hn = hwy::HWY_NAMESPACE;
 using Df = hn::ScalableTag<float>;
 using Vf = hn::Vec<Df>;
 
-constexpr int kRowBlock = 6;      // query rows per micro-kernel call
-constexpr int kRowBlockTail = 4;  // then rows 4 at a time, then one by one
-constexpr int kVecBlock = 2;      // vectors of columns per micro-kernel call
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 std::int64_t LaneCount() { return static_cast<std::int64_t>(hn::Lanes(Df())); }
 
 const char* RunningTargetName() { return hwy::TargetName(HWY_TARGET); }
 
-// s[R rows, NV vectors] = q[R rows, depth] kt[depth, NV vectors].
-template <int R, int NV>
-HWY_INLINE void ScoresBlock(const float* HWY_RESTRICT q, std::int64_t ldq,
-                            const float* HWY_RESTRICT kt, std::int64_t ld_kt, float* HWY_RESTRICT s,
-                            std::int64_t depth, std::int64_t ld_s) {
-  const Df d;
-  const std::int64_t N = LaneCount();
-  Vf acc[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NV; ++c) acc[r][c] = hn::Zero(d);
-  for (std::int64_t k = 0; k < depth; ++k) {
-    Vf kv[NV];
-    for (int c = 0; c < NV; ++c) kv[c] = hn::LoadU(d, kt + k * ld_kt + c * N);
-    for (int r = 0; r < R; ++r) {
-      const Vf qb = hn::Set(d, q[r * ldq + k]);
-      for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(qb, kv[c], acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NV; ++c) hn::StoreU(acc[r][c], d, s + r * ld_s + c * N);
-}
-
-template <int NV>
-HWY_INLINE void ScoresChunk(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt,
-                            float* s, std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
-  std::int64_t r = 0;
-  for (; r + kRowBlock <= rows; r += kRowBlock)
-    ScoresBlock<kRowBlock, NV>(q + r * ldq, ldq, kt, ld_kt, s + r * ld_s, depth, ld_s);
-  for (; r + kRowBlockTail <= rows; r += kRowBlockTail)
-    ScoresBlock<kRowBlockTail, NV>(q + r * ldq, ldq, kt, ld_kt, s + r * ld_s, depth, ld_s);
-  for (; r < rows; ++r) ScoresBlock<1, NV>(q + r * ldq, ldq, kt, ld_kt, s + r * ld_s, depth, ld_s);
-}
-
+// s = q kt: q's rows broadcast, kt's loaded.
 void Scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
             std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
-  const std::int64_t N = LaneCount();
-  std::int64_t c = 0;
-  for (; c + kVecBlock * N <= ld_s; c += kVecBlock * N)
-    ScoresChunk<kVecBlock>(q, ldq, kt + c, ld_kt, s + c, rows, depth, ld_s);
-  if (c < ld_s) ScoresChunk<1>(q, ldq, kt + c, ld_kt, s + c, rows, depth, ld_s);
+  TileMulAdd<TileInit::zero>({q, ldq, 1, kt, ld_kt, s, ld_s, nullptr}, rows, depth, ld_s);
 }
 
 // kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
@@ -137,33 +88,6 @@ void PackTransposed(const float* HWY_RESTRICT k, std::int64_t row_stride, std::i
     for (std::int64_t k0 = 0; k0 < depth; ++k0) kt[k0 * ld + c0] = k[c0 * row_stride + k0];
   for (std::int64_t k0 = 0; k0 < depth; ++k0)
     for (std::int64_t c = cols; c < ld; ++c) kt[k0 * ld + c] = 0.0f;
-}
-
-// 2^x for x <= 0, x in registers: 2^x = 2^n 2^f with n = round(x), f in
-// [-1/2, 1/2], 2^f a degree-6 polynomial (Cephes' exp2f coefficients, relative
-// error 2e-9 in exact arithmetic, so the result is within an ulp or two of
-// float). x < -126 gives 0 (2^-126 is the smallest normal float, and -inf marks
-// masked entries); NaN stays NaN. About a third of the instructions of hn::Exp,
-// which also handles the range reduction of e^x and positive arguments.
-constexpr float kExp2Min = -126.0f;
-constexpr float kExp2Poly[] = {1.535336188319500e-4f, 1.339887440266574e-3f,
-                               9.618437357674640e-3f, 5.550332471162809e-2f,
-                               2.402264791363012e-1f, 6.931472028550421e-1f, 1.0f};
-constexpr int kFloatMantissaBits = 23;
-// x + 2^23 + 127 for x in [-126, 0] is an integer float whose low mantissa bits
-// are round(x) + 127, the biased exponent of 2^round(x): one add rounds and
-// converts, where Round and ConvertTo take seven instructions on AVX2.
-constexpr float kExp2Shifter = 8388608.0f + 127.0f;
-
-HWY_INLINE Vf Exp2NonPositive(Df d, Vf x) {
-  const hn::RebindToUnsigned<Df> du;
-  const Vf shifted = hn::Add(hn::Max(x, hn::Set(d, kExp2Min)), hn::Set(d, kExp2Shifter));
-  const Vf n = hn::Sub(shifted, hn::Set(d, kExp2Shifter));
-  const Vf f = hn::Sub(x, n);
-  Vf p = hn::Set(d, kExp2Poly[0]);
-  for (std::size_t i = 1; i < std::size(kExp2Poly); ++i) p = hn::MulAdd(p, f, hn::Set(d, kExp2Poly[i]));
-  const Vf pow2n = hn::BitCast(d, hn::ShiftLeft<kFloatMantissaBits>(hn::BitCast(du, shifted)));
-  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, kExp2Min)), hn::Mul(p, pow2n));
 }
 
 // The softmax step in three passes, so that no row waits on another: the new
@@ -237,49 +161,10 @@ void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float
   }
 }
 
-// o[R rows, NV vectors] = o alpha + p[R rows, cols] v[cols, NV vectors].
-template <int R, int NV>
-HWY_INLINE void PvBlock(const float* HWY_RESTRICT p, std::int64_t ld_p,
-                        const float* HWY_RESTRICT v, std::int64_t ld_v, float* HWY_RESTRICT o,
-                        const float* alpha, std::int64_t cols, std::int64_t ld_o) {
-  const Df d;
-  const std::int64_t N = LaneCount();
-  Vf acc[R][NV];
-  for (int r = 0; r < R; ++r) {
-    const Vf a = hn::Set(d, alpha[r]);
-    for (int c = 0; c < NV; ++c) acc[r][c] = hn::Mul(hn::LoadU(d, o + r * ld_o + c * N), a);
-  }
-  for (std::int64_t j = 0; j < cols; ++j) {
-    Vf vv[NV];
-    for (int c = 0; c < NV; ++c) vv[c] = hn::LoadU(d, v + j * ld_v + c * N);
-    for (int r = 0; r < R; ++r) {
-      const Vf pb = hn::Set(d, p[r * ld_p + j]);
-      for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(pb, vv[c], acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NV; ++c) hn::StoreU(acc[r][c], d, o + r * ld_o + c * N);
-}
-
-template <int NV>
-HWY_INLINE void PvChunk(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,
-                        const float* alpha, std::int64_t rows, std::int64_t cols,
-                        std::int64_t ld_o) {
-  std::int64_t r = 0;
-  for (; r + kRowBlock <= rows; r += kRowBlock)
-    PvBlock<kRowBlock, NV>(p + r * ld_p, ld_p, v, ld_v, o + r * ld_o, alpha + r, cols, ld_o);
-  for (; r + kRowBlockTail <= rows; r += kRowBlockTail)
-    PvBlock<kRowBlockTail, NV>(p + r * ld_p, ld_p, v, ld_v, o + r * ld_o, alpha + r, cols, ld_o);
-  for (; r < rows; ++r) PvBlock<1, NV>(p + r * ld_p, ld_p, v, ld_v, o + r * ld_o, alpha + r, cols, ld_o);
-}
-
+// o = o alpha + p v: p's rows broadcast, v's loaded.
 void Pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o, const float* alpha,
         std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
-  const std::int64_t N = LaneCount();
-  std::int64_t c = 0;
-  for (; c + kVecBlock * N <= ld_o; c += kVecBlock * N)
-    PvChunk<kVecBlock>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
-  if (c < ld_o) PvChunk<1>(p, ld_p, v + c, ld_v, o + c, alpha, rows, cols, ld_o);
+  TileMulAdd<TileInit::load_scaled>({p, ld_p, 1, v, ld_v, o, ld_o, alpha}, rows, cols, ld_o);
 }
 
 }  // namespace attn::detail::HWY_NAMESPACE

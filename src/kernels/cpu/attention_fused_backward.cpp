@@ -1,0 +1,383 @@
+// The fused CPU backward. For each task, a chunk of the key tiles of one (b, kv
+// head); for each key tile, every query block of the group's heads that the mask
+// lets see it:
+//   S  = Q K^T (scaled, in units of log2 e, as the forward computed it)
+//   P  = 2^(S - lse)            the forward's softmax, from its saved lse
+//   dP = dO V^T                 (times the forward's dropout mask)
+//   dS = P (dP - D)             D = rowsum(dO o O), taken once before the tiles
+//   dV += P^T dO, dK += dS^T Q  in the task's tile accumulators
+//   dQ += dS K                  in the task's own partial dQ
+// params.hpp states the contract. The lanes are in attention_fused_backward_simd.cpp.
+#include "kernels/cpu/attention_fused_backward.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "attn/threads.hpp"
+#include "hwy/aligned_allocator.h"
+#include "kernels/cpu/attention_fused_backward_simd.hpp"
+#include "kernels/cpu/attention_fused_simd.hpp"
+#include "kernels/cpu/fused_mask.hpp"
+#include "kernels/dropout.hpp"
+#include "threads/parallel_for.hpp"
+
+namespace attn::detail {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr double kLog2e = 1.4426950408889634074;  // scores in units of log2 e, as in the forward
+constexpr std::int64_t kCacheLineFloats = 64 / sizeof(float);
+// K^T's and V^T's rows a cache line longer than the scores' rows, as in the
+// forward (attention_fused.cpp, kKeyRowSkew): rows a multiple of 512 bytes apart
+// would share a few of L1's sets.
+constexpr std::int64_t kKeyRowSkew = kCacheLineFloats;
+// Tasks the key chunks aim at: 8 per thread on two threads, 2 per thread on 8.
+constexpr std::int64_t kTargetTasks = 16;
+
+std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
+// The sizes every task shares.
+struct Plan {
+  std::int64_t br = 0, bc = 0;   // tiles
+  std::int64_t ld_s = 0;         // Bc padded to lanes
+  std::int64_t ld_t = 0;         // rows of K^T and V^T: ld_s and a cache line
+  std::int64_t ld_k = 0;         // Dk padded to lanes
+  std::int64_t ld_v = 0;         // Dv padded to lanes
+  std::int64_t group = 1;        // query heads per key/value head
+  std::int64_t mask_tiles = 0;   // key tiles over the mask's keys, then the appended keys'
+  std::int64_t key_tiles = 0;
+  std::int64_t chunks = 1;       // key chunks per (b, kv head)
+  std::int64_t query_blocks = 0; // per (b, h)
+  float q_scale = 0;             // scale log2 e, folded into the packed Q
+  float keep_scale = 0;          // 1 / (1 - p), 0 when p = 1
+};
+
+// One query block's keys under the structural terms: those any of its rows may
+// see [first, last), and those all of them see [inner_lo, inner_hi).
+struct BlockKeys {
+  std::int64_t first = 0, last = 0, inner_lo = 0, inner_hi = 0;
+};
+
+// What the tasks read beside the params, computed before them.
+struct Shared {
+  std::vector<float> lse2;         // (B, Hq, Lq): lse in units of log2 e
+  std::vector<float> delta;        // (B, Hq, Lq): D = rowsum(dO o O)
+  std::vector<KeyRange> keys;      // (B, Lq): each row's structural range
+  std::vector<BlockKeys> blocks;   // (B, query blocks)
+  hwy::AlignedFreeUniquePtr<float[]> dq;  // (chunks, B, Hq, Lq, ld_k): the partial dQ of each chunk
+};
+
+// The scratch of one worker, each buffer starting on a cache line.
+struct Scratch {
+  hwy::AlignedFreeUniquePtr<float[]> memory;
+  float* kt = nullptr;  // (Dk, ld_t): the key tile transposed
+  float* vt = nullptr;  // (Dv, ld_t): the value tile transposed
+  float* k = nullptr;   // (Bc, ld_k): the key tile, padded, when it cannot be read in place
+  float* dk = nullptr;  // (Bc, ld_k): the tile's dK, in units of Q's packing
+  float* dv = nullptr;  // (Bc, ld_v): the tile's dV
+  float* q = nullptr;   // (Br, ld_k): the query block times scale log2 e
+  float* dout = nullptr;  // (Br, ld_v): the block's dO
+  float* s = nullptr;   // (Br, ld_s): scores, then P
+  float* dp = nullptr;  // (Br, ld_s): dP, then dS
+};
+
+Scratch make_scratch(const SdpaBackwardParams& p, const Plan& plan) {
+  const std::int64_t sizes[] = {p.key_dim * plan.ld_t, p.value_dim * plan.ld_t, plan.bc * plan.ld_k,
+                                plan.bc * plan.ld_k,   plan.bc * plan.ld_v,     plan.br * plan.ld_k,
+                                plan.br * plan.ld_v,   plan.br * plan.ld_s,     plan.br * plan.ld_s};
+  std::int64_t total = 0;
+  for (std::int64_t n : sizes) total += round_up(std::max<std::int64_t>(n, 1), kCacheLineFloats);
+  Scratch w;
+  w.memory = hwy::AllocateAligned<float>(static_cast<std::size_t>(total));
+  float* at = w.memory.get();
+  float** slots[] = {&w.kt, &w.vt, &w.k, &w.dk, &w.dv, &w.q, &w.dout, &w.s, &w.dp};
+  static_assert(std::size(sizes) == std::size(slots));
+  for (std::size_t i = 0; i < std::size(slots); ++i) {
+    *slots[i] = at;
+    at += round_up(std::max<std::int64_t>(sizes[i], 1), kCacheLineFloats);
+  }
+  return w;
+}
+
+// lse in units of log2 e, D = rowsum(dO o O) (in double, then rounded: Dv terms,
+// a small share of the work), and the structural ranges of the rows and blocks.
+Shared prepare(const SdpaBackwardParams& p, const Plan& plan) {
+  Shared sh;
+  const std::int64_t rows = p.batch * p.q_heads * p.queries;
+  sh.lse2.resize(static_cast<std::size_t>(rows));
+  sh.delta.resize(static_cast<std::size_t>(rows));
+  for (std::int64_t b = 0; b < p.batch; ++b)
+    for (std::int64_t h = 0; h < p.q_heads; ++h)
+      for (std::int64_t i = 0; i < p.queries; ++i) {
+        const std::int64_t row = (b * p.q_heads + h) * p.queries + i;
+        sh.lse2[row] = static_cast<float>(p.lse[row] * kLog2e);
+        const float* dout = p.grad.dout + p.grad.dout_stride.at(b, h, i, 0);
+        const float* out = p.out + p.out_stride.at(b, h, i, 0);
+        double D = 0.0;
+        for (std::int64_t d = 0; d < p.value_dim; ++d)
+          D += static_cast<double>(dout[d * p.grad.dout_stride.j]) * out[d * p.out_stride.j];
+        sh.delta[row] = static_cast<float>(D);
+      }
+
+  const MaskView& mask = *p.mask;
+  sh.keys.resize(static_cast<std::size_t>(p.batch * p.queries));
+  sh.blocks.resize(static_cast<std::size_t>(p.batch * plan.query_blocks));
+  for (std::int64_t b = 0; b < p.batch; ++b)
+    for (std::int64_t qb = 0; qb < plan.query_blocks; ++qb) {
+      BlockKeys& k = sh.blocks[b * plan.query_blocks + qb];
+      k = {mask.keys, 0, 0, mask.keys};
+      for (std::int64_t i = qb * plan.br; i < std::min(p.queries, (qb + 1) * plan.br); ++i) {
+        const KeyRange range = structural_keys(mask, b, i);
+        sh.keys[b * p.queries + i] = range;
+        k.inner_lo = std::max(k.inner_lo, range.lo);
+        k.inner_hi = std::min(k.inner_hi, range.hi);
+        if (range.lo < range.hi) {
+          k.first = std::min(k.first, range.lo);
+          k.last = std::max(k.last, range.hi);
+        }
+      }
+    }
+
+  const std::int64_t partial = plan.chunks * rows * plan.ld_k;
+  sh.dq = hwy::AllocateAligned<float>(static_cast<std::size_t>(std::max<std::int64_t>(partial, 1)));
+  std::fill_n(sh.dq.get(), partial, 0.0f);
+  return sh;
+}
+
+// One task: the key tiles [tile_lo, tile_hi) of (b, kv head), against every query
+// block of the heads that share that kv head, in a fixed order.
+class KeyChunkTask {
+ public:
+  KeyChunkTask(const SdpaBackwardParams& p, const Plan& plan, const Shared& sh, Scratch& w, std::int64_t task)
+      : p_(p), plan_(plan), sh_(sh), w_(w), mask_(*p.mask) {
+    const std::int64_t chunk = task % plan.chunks;
+    const std::int64_t bkv = task / plan.chunks;
+    b_ = bkv / p.kv_heads;
+    kvh_ = bkv % p.kv_heads;
+    tile_lo_ = chunk * plan.key_tiles / plan.chunks;
+    tile_hi_ = (chunk + 1) * plan.key_tiles / plan.chunks;
+    dq_ = sh.dq.get() + chunk * p.batch * p.q_heads * p.queries * plan.ld_k;
+    elementwise_ = has_elementwise_terms(mask_);
+  }
+
+  void run() {
+    for (std::int64_t t = tile_lo_; t < tile_hi_; ++t) {
+      // The mask's keys in tiles of Bc, then the appended keys in tiles of Bc.
+      const bool appended = t >= plan_.mask_tiles;
+      const std::int64_t j0 = appended ? mask_.keys + (t - plan_.mask_tiles) * plan_.bc : t * plan_.bc;
+      const std::int64_t end = appended ? p_.keys : mask_.keys;
+      key_tile(j0, std::min(plan_.bc, end - j0), appended);
+    }
+  }
+
+ private:
+  void key_tile(std::int64_t j0, std::int64_t cols, bool appended) {
+    const float* k = pack_keys(j0, cols);
+    std::fill_n(w_.dk, cols * plan_.ld_k, 0.0f);
+    std::fill_n(w_.dv, cols * plan_.ld_v, 0.0f);
+    pack_transposed(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride, cols, p_.key_dim, w_.kt);
+    pack_transposed(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride, cols, p_.value_dim, w_.vt);
+    for (std::int64_t h = kvh_ * plan_.group; h < (kvh_ + 1) * plan_.group; ++h)
+      for (std::int64_t qb = 0; qb < plan_.query_blocks; ++qb) {
+        const BlockKeys& bk = sh_.blocks[b_ * plan_.query_blocks + qb];
+        if (!appended && !(bk.first < j0 + cols && j0 < bk.last)) continue;  // the mask skips the pair
+        const bool inside = appended || (!elementwise_ && bk.inner_lo <= j0 && j0 + cols <= bk.inner_hi);
+        query_block(h, qb * plan_.br, j0, cols, k, inside);
+      }
+    write_tile(j0, cols);
+  }
+
+  // kt (depth, ld_t) = the transpose of `cols` rows of x (K or V): in registers
+  // when elements are contiguous, else element by element along the strides.
+  void pack_transposed(const float* x, const Strides4& stride, std::int64_t cols, std::int64_t depth,
+                       float* kt) const {
+    if (stride.j == 1) {
+      fused_pack_transposed(x, stride.i, cols, depth, kt, plan_.ld_t);
+      return;
+    }
+    for (std::int64_t d = 0; d < depth; ++d) {
+      float* row = kt + d * plan_.ld_t;
+      for (std::int64_t c = 0; c < cols; ++c) row[c] = x[c * stride.i + d * stride.j];
+      std::fill(row + cols, row + plan_.ld_t, 0.0f);
+    }
+  }
+
+  // The key tile's rows (cols, ld_k), for dQ += dS K: in place when contiguous and
+  // unpadded, else copied into the scratch with zero padding.
+  const float* pack_keys(std::int64_t j0, std::int64_t cols) {
+    const float* k0 = p_.k + p_.k_stride.at(b_, kvh_, j0, 0);
+    ld_keys_ = plan_.ld_k;
+    if (p_.k_stride.j == 1 && p_.key_dim == plan_.ld_k) {
+      ld_keys_ = p_.k_stride.i;
+      return k0;
+    }
+    for (std::int64_t c = 0; c < cols; ++c) {
+      float* row = w_.k + c * plan_.ld_k;
+      for (std::int64_t d = 0; d < p_.key_dim; ++d) row[d] = k0[c * p_.k_stride.i + d * p_.k_stride.j];
+      std::fill(row + p_.key_dim, row + plan_.ld_k, 0.0f);
+    }
+    return w_.k;
+  }
+
+  // Q times scale log2 e and dO of rows [i0, i0 + rows) of head h, padded with zeros.
+  void pack_queries(std::int64_t h, std::int64_t i0, std::int64_t rows) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* q = p_.q + p_.q_stride.at(b_, h, i0 + r, 0);
+      float* qr = w_.q + r * plan_.ld_k;
+      for (std::int64_t d = 0; d < p_.key_dim; ++d) qr[d] = plan_.q_scale * q[d * p_.q_stride.j];
+      std::fill(qr + p_.key_dim, qr + plan_.ld_k, 0.0f);
+      const float* dout = p_.grad.dout + p_.grad.dout_stride.at(b_, h, i0 + r, 0);
+      float* dr = w_.dout + r * plan_.ld_v;
+      for (std::int64_t d = 0; d < p_.value_dim; ++d) dr[d] = dout[d * p_.grad.dout_stride.j];
+      std::fill(dr + p_.value_dim, dr + plan_.ld_v, 0.0f);
+    }
+  }
+
+  void query_block(std::int64_t h, std::int64_t i0, std::int64_t j0, std::int64_t cols, const float* k,
+                   bool inside) {
+    const std::int64_t rows = std::min(plan_.br, p_.queries - i0);
+    const std::int64_t row0 = (b_ * p_.q_heads + h) * p_.queries + i0;
+    const std::int64_t ld_s = plan_.ld_s;
+    pack_queries(h, i0, rows);
+
+    // forward: S = Q K^T, masked; so now the same scores (the forward's packing of
+    // Q and the same products give the same bits).
+    fused_tile_product({w_.q, plan_.ld_k, 1, w_.kt, plan_.ld_t, w_.s, ld_s, rows, p_.key_dim, ld_s}, false);
+    for (std::int64_t r = 0; r < rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + (r + 1) * ld_s, kNegInf);
+    if (!inside)
+      mask_score_tile(mask_, {b_, h, i0, rows, j0, cols, &sh_.keys[b_ * p_.queries + i0], w_.s, ld_s, kLog2e});
+    // forward: P = 2^(S - m) / l, lse = m + log l; so now P = 2^(S - lse).
+    fused_probabilities(w_.s, rows, ld_s, &sh_.lse2[row0]);
+    // forward: O = P V (P dropped out); so now dP = dO V^T, and dV += P^T dO.
+    fused_tile_product({w_.dout, plan_.ld_v, 1, w_.vt, plan_.ld_t, w_.dp, ld_s, rows, p_.value_dim, ld_s},
+                       false);
+    if (p_.dropout.p > 0.0) {
+      // forward: P' = P m, m = keep / (1 - p) or 0; so now dP = m dO V^T, dS =
+      // P (dP - D), and dV += P'^T dO.
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const auto index = static_cast<std::uint64_t>((row0 + r) * p_.keys + j0 + c);
+          const float m = dropout_keeps(p_.dropout.seed, index, p_.dropout.p) ? plan_.keep_scale : 0.0f;
+          float& P = w_.s[r * ld_s + c];
+          float& dP = w_.dp[r * ld_s + c];
+          dP = P * (dP * m - sh_.delta[row0 + r]);
+          P *= m;
+        }
+    } else {
+      // forward: P = softmax(S); so now dS = P (dP - D).
+      fused_score_grad(w_.s, w_.dp, rows, ld_s, &sh_.delta[row0]);
+    }
+    fused_tile_product({w_.s, 1, ld_s, w_.dout, plan_.ld_v, w_.dv, plan_.ld_v, cols, rows, plan_.ld_v}, true);
+    // forward: S = Q K^T; so now dQ += dS K and dK += dS^T Q.
+    float* dq = dq_ + row0 * plan_.ld_k;
+    fused_tile_product({w_.dp, ld_s, 1, k, ld_keys_, dq, plan_.ld_k, rows, cols, plan_.ld_k}, true);
+    fused_tile_product({w_.dp, 1, ld_s, w_.q, plan_.ld_k, w_.dk, plan_.ld_k, cols, rows, plan_.ld_k}, true);
+  }
+
+  // dK and dV of the tile's keys: this task is their one writer. dK is in units of
+  // the packed Q (scale log2 e): times scale / (scale log2 e).
+  void write_tile(std::int64_t j0, std::int64_t cols) const {
+    const auto unit = static_cast<float>(p_.scale / static_cast<double>(plan_.q_scale));
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const std::int64_t key = (b_ * p_.kv_heads + kvh_) * p_.keys + j0 + c;
+      float* dk = p_.dk + key * p_.key_dim;
+      for (std::int64_t d = 0; d < p_.key_dim; ++d) dk[d] = w_.dk[c * plan_.ld_k + d] * unit;
+      std::memcpy(p_.grad.dv + key * p_.value_dim, w_.dv + c * plan_.ld_v,
+                  static_cast<std::size_t>(p_.value_dim) * sizeof(float));
+    }
+  }
+
+  const SdpaBackwardParams& p_;
+  const Plan& plan_;
+  const Shared& sh_;
+  Scratch& w_;
+  const MaskView& mask_;
+  std::int64_t b_ = 0, kvh_ = 0, tile_lo_ = 0, tile_hi_ = 0, ld_keys_ = 0;
+  float* dq_ = nullptr;  // this chunk's partial dQ (B, Hq, Lq, ld_k)
+  bool elementwise_ = false;
+};
+
+// dq = scale (the chunks' partials summed in chunk order), for rows [row, row + n).
+void sum_partials(const SdpaBackwardParams& p, const Plan& plan, const Shared& sh, std::int64_t row,
+                  std::int64_t n) {
+  const std::int64_t rows = p.batch * p.q_heads * p.queries;
+  const auto scale = static_cast<float>(p.scale);
+  for (std::int64_t r = row; r < row + n; ++r) {
+    float* dq = p.dq + r * p.key_dim;
+    for (std::int64_t d = 0; d < p.key_dim; ++d) {
+      float sum = 0.0f;
+      for (std::int64_t c = 0; c < plan.chunks; ++c) sum += sh.dq[(c * rows + r) * plan.ld_k + d];
+      dq[d] = scale * sum;
+    }
+  }
+}
+
+}  // namespace
+
+FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value_dim) {
+  (void)key_dim;
+  (void)value_dim;
+  return {64, 64};
+}
+
+std::int64_t fused_backward_key_chunks(std::int64_t batch, std::int64_t kv_heads, std::int64_t key_tiles) {
+  const std::int64_t heads = std::max<std::int64_t>(batch * kv_heads, 1);
+  return std::clamp<std::int64_t>((kTargetTasks + heads - 1) / heads, 1, std::max<std::int64_t>(key_tiles, 1));
+}
+
+namespace {
+
+Plan make_plan(const SdpaBackwardParams& p) {
+  const FusedBackwardTiles tiles = fused_backward_tiles(p.key_dim, p.value_dim);
+  const std::int64_t lanes = fused_lanes();
+  Plan plan;
+  plan.br = tiles.query_rows;
+  plan.bc = tiles.key_cols;
+  plan.ld_s = round_up(plan.bc, lanes);
+  plan.ld_t = plan.ld_s + kKeyRowSkew;
+  plan.ld_k = round_up(std::max<std::int64_t>(p.key_dim, 1), lanes);
+  plan.ld_v = round_up(std::max<std::int64_t>(p.value_dim, 1), lanes);
+  plan.group = kv_group(p.q_heads, p.kv_heads);
+  const std::int64_t mask_keys = p.mask->keys;
+  plan.mask_tiles = (mask_keys + plan.bc - 1) / plan.bc;
+  plan.key_tiles = plan.mask_tiles + (p.keys - mask_keys + plan.bc - 1) / plan.bc;
+  plan.chunks = fused_backward_key_chunks(p.batch, p.kv_heads, plan.key_tiles);
+  plan.query_blocks = (p.queries + plan.br - 1) / plan.br;
+  plan.q_scale = static_cast<float>(p.scale * kLog2e);
+  plan.keep_scale = p.dropout.p < 1.0 ? static_cast<float>(1.0 / (1.0 - p.dropout.p)) : 0.0f;
+  return plan;
+}
+
+}  // namespace
+
+std::string fused_backward_describe(const SdpaBackwardParams& p) {
+  const Plan plan = make_plan(p);
+  return std::string(fused_target_name()) + " via Highway, Br=" + std::to_string(plan.br) +
+         ", Bc=" + std::to_string(plan.bc) + ", " + std::to_string(plan.chunks) + " key chunk" +
+         (plan.chunks == 1 ? "" : "s");
+}
+
+void sdpa_backward_fused(const SdpaBackwardParams& p) {
+  if (p.batch == 0 || p.q_heads == 0) return;
+  const Plan plan = make_plan(p);
+  const Shared sh = prepare(p, plan);
+  const int workers = num_threads();
+  std::vector<Scratch> scratch;
+  for (int w = 0; w < workers; ++w) scratch.push_back(make_scratch(p, plan));
+  const std::int64_t tasks = p.batch * p.kv_heads * plan.chunks;
+  if (p.keys > 0 && p.queries > 0)
+    parallel_for(tasks, [&](std::int64_t task, int worker) {
+      KeyChunkTask(p, plan, sh, scratch[static_cast<std::size_t>(worker)], task).run();
+    });
+  const std::int64_t rows = p.batch * p.q_heads * p.queries;
+  constexpr std::int64_t kRowsPerTask = 256;
+  parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, [&](std::int64_t task, int) {
+    const std::int64_t row = task * kRowsPerTask;
+    sum_partials(p, plan, sh, row, std::min(kRowsPerTask, rows - row));
+  });
+}
+
+}  // namespace attn::detail

@@ -1,0 +1,79 @@
+// The lanes of the fused attention backward, compiled once per Highway target
+// (foreach_target) and picked at run time (HWY_DYNAMIC_DISPATCH). The products
+// are tile_gemm_simd-inl.h's register-blocked kernel, 2^x exp2_simd-inl.h's.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/attention_fused_backward_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <cstdint>
+#include <limits>
+
+#include "hwy/highway.h"
+#include "kernels/cpu/attention_fused_backward_simd.hpp"
+#include "kernels/cpu/exp2_simd-inl.h"
+#include "kernels/cpu/tile_gemm_simd-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::detail::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using Df = hn::ScalableTag<float>;
+using Vf = hn::Vec<Df>;
+
+void Product(const TileProduct& t, bool accumulate) {
+  const TileOperands o{t.a, t.a_row, t.a_col, t.b, t.ld_b, t.c, t.ld_c, nullptr};
+  if (accumulate) {
+    TileMulAdd<TileInit::load>(o, t.rows, t.depth, t.cols);
+  } else {
+    TileMulAdd<TileInit::zero>(o, t.rows, t.depth, t.cols);
+  }
+}
+
+void Probabilities(float* s, std::int64_t rows, std::int64_t ld_s, const float* lse2) {
+  const Df d;
+  const auto N = static_cast<std::int64_t>(hn::Lanes(d));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = s + r * ld_s;
+    if (lse2[r] == -std::numeric_limits<float>::infinity()) {
+      for (std::int64_t c = 0; c < ld_s; c += N) hn::StoreU(hn::Zero(d), d, row + c);
+      continue;
+    }
+    const Vf lse = hn::Set(d, lse2[r]);
+    for (std::int64_t c = 0; c < ld_s; c += N)
+      hn::StoreU(Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c), lse)), d, row + c);
+  }
+}
+
+void ScoreGrad(const float* p, float* dp, std::int64_t rows, std::int64_t ld, const float* delta) {
+  const Df d;
+  const auto N = static_cast<std::int64_t>(hn::Lanes(d));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const Vf D = hn::Set(d, delta[r]);
+    for (std::int64_t c = 0; c < ld; c += N) {
+      const std::int64_t at = r * ld + c;
+      hn::StoreU(hn::Mul(hn::LoadU(d, p + at), hn::Sub(hn::LoadU(d, dp + at), D)), d, dp + at);
+    }
+  }
+}
+
+}  // namespace attn::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn::detail {
+
+HWY_EXPORT(Product);
+HWY_EXPORT(Probabilities);
+HWY_EXPORT(ScoreGrad);
+
+void fused_tile_product(const TileProduct& t, bool accumulate) { HWY_DYNAMIC_DISPATCH(Product)(t, accumulate); }
+
+void fused_probabilities(float* s, std::int64_t rows, std::int64_t ld_s, const float* lse2) {
+  HWY_DYNAMIC_DISPATCH(Probabilities)(s, rows, ld_s, lse2);
+}
+
+void fused_score_grad(const float* p, float* dp, std::int64_t rows, std::int64_t ld, const float* delta) {
+  HWY_DYNAMIC_DISPATCH(ScoreGrad)(p, dp, rows, ld, delta);
+}
+
+}  // namespace attn::detail
+#endif  // HWY_ONCE

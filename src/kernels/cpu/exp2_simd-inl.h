@@ -1,0 +1,53 @@
+// 2^x in lanes for x <= 0, shared by the fused kernels' softmax steps (forward and
+// backward). A Highway "-inl.h" header: included once per target from a file that
+// includes hwy/foreach_target.h, hence the toggle guard instead of #pragma once.
+#if defined(ATTN_KERNELS_CPU_EXP2_SIMD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_KERNELS_CPU_EXP2_SIMD_INL_H_
+#undef ATTN_KERNELS_CPU_EXP2_SIMD_INL_H_
+#else
+#define ATTN_KERNELS_CPU_EXP2_SIMD_INL_H_
+#endif
+
+#include <cstddef>
+#include <iterator>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::detail::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// 2^x for x <= 0, x in registers: 2^x = 2^n 2^f with n = round(x), f in
+// [-1/2, 1/2], 2^f a degree-6 polynomial (Cephes' exp2f coefficients, relative
+// error 2e-9 in exact arithmetic, so the result is within an ulp or two of
+// float). x < -126 gives 0 (2^-126 is the smallest normal float, and -inf marks
+// masked entries); NaN stays NaN. Positive x up to 127 is right too, so that a
+// score that rounding leaves an ulp above its row's saved log-sum-exp is safe.
+// About a third of the instructions of hn::Exp, which also handles the range
+// reduction of e^x and large arguments.
+inline constexpr float kExp2Min = -126.0f;
+inline constexpr float kExp2Poly[] = {1.535336188319500e-4f, 1.339887440266574e-3f,
+                                      9.618437357674640e-3f, 5.550332471162809e-2f,
+                                      2.402264791363012e-1f, 6.931472028550421e-1f, 1.0f};
+inline constexpr int kFloatMantissaBits = 23;
+// x + 2^23 + 127 for x in [-126, 0] is an integer float whose low mantissa bits
+// are round(x) + 127, the biased exponent of 2^round(x): one add rounds and
+// converts, where Round and ConvertTo take seven instructions on AVX2.
+inline constexpr float kExp2Shifter = 8388608.0f + 127.0f;
+
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Exp2NonPositive(D d, V x) {
+  const hn::RebindToUnsigned<D> du;
+  const V shifted = hn::Add(hn::Max(x, hn::Set(d, kExp2Min)), hn::Set(d, kExp2Shifter));
+  const V n = hn::Sub(shifted, hn::Set(d, kExp2Shifter));
+  const V f = hn::Sub(x, n);
+  V p = hn::Set(d, kExp2Poly[0]);
+  for (std::size_t i = 1; i < std::size(kExp2Poly); ++i) p = hn::MulAdd(p, f, hn::Set(d, kExp2Poly[i]));
+  const V pow2n = hn::BitCast(d, hn::ShiftLeft<kFloatMantissaBits>(hn::BitCast(du, shifted)));
+  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, kExp2Min)), hn::Mul(p, pow2n));
+}
+
+}  // namespace attn::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // ATTN_KERNELS_CPU_EXP2_SIMD_INL_H_

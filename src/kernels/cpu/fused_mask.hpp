@@ -1,0 +1,41 @@
+// A Mask as the fused kernels apply it to their tiles: the keys each query row may
+// see from the structural terms (causal, lengths, windows), which decide the tiles
+// a kernel skips, and the masking of one tile of scores.
+#pragma once
+
+#include <cstdint>
+
+#include "mask_view.hpp"
+
+namespace attn::detail {
+
+// Keys [lo, hi) of the mask's keys (0 <= lo <= hi <= mask.keys); empty when the
+// row sees none of them.
+struct KeyRange {
+  std::int64_t lo = 0, hi = 0;
+};
+
+// The keys that the causal, length and window terms let query i of batch b see.
+KeyRange structural_keys(const MaskView& mask, std::int64_t b, std::int64_t i);
+
+// Whether the mask has terms read entry by entry (dense booleans or biases), so
+// that a tile inside every row's structural range is still masked.
+inline bool has_elementwise_terms(const MaskView& mask) { return !mask.dense.empty() || !mask.biases.empty(); }
+
+// A tile of scores: rows of queries i0, i0 + 1, ... of (b, h), each with its
+// structural range, against keys [j0, j0 + cols) of the mask's keys, in s (rows,
+// ld_s). Scores are in units of 1 / bias_scale (log2 e in the fused kernels).
+struct ScoreTile {
+  std::int64_t b = 0, h = 0, i0 = 0, rows = 0, j0 = 0, cols = 0;
+  const KeyRange* ranges = nullptr;  // (rows)
+  float* s = nullptr;
+  std::int64_t ld_s = 0;
+  double bias_scale = 1.0;
+};
+
+// Sets the tile's masked entries to -inf: outside each row's range and where a
+// dense term forbids; adds the bias terms (times bias_scale) elsewhere. Padding
+// columns [cols, ld_s) are left as they are.
+void mask_score_tile(const MaskView& mask, const ScoreTile& t);
+
+}  // namespace attn::detail

@@ -1,0 +1,115 @@
+// The register-blocked product of the fused kernels' tiles, c = a b, shared by the
+// forward (scores, P V) and the backward (scores, dP, dV, dQ, dK). A Highway
+// "-inl.h" header: included once per target, hence the toggle guard.
+//
+// Register blocking (AVX2: 16 vector registers of 8 floats): 6 rows of c x 2
+// vectors = 12 accumulators; per step of the depth loop 2 loads of b, 6 broadcasts
+// of a and 12 independent FMAs. The FMA latency (4 cycles x 2 pipes) needs 8 in
+// flight; 12 leave slack for the loads, and 12 + 2 + 1 registers do not spill.
+// Two vectors divide every padded tile and head dim of 16 floats or more, so the
+// common head dims (64, 128) and tiles have no column tail; 4 x 3 had a 2-vector
+// tail (8 accumulators, no slack) at D = 64 and a 1-vector one at 128 keys.
+// Measured on Zen 3 (forward, B=1, H=8, L=2048, 1 thread, best of runs): D=64 57
+// against 53 GFLOP/s, D=128 64 against 58. Rows left over go 4 at a time, then one
+// by one. The loops over column chunks are outside the loops over row groups, so
+// that b's chunk (depth, 2 vectors) stays in L1 while the rows of a stream past.
+//
+// a is read through two strides, a(r, k) = a[r * a_row + k * a_col], since its
+// elements are broadcast one at a time: a transposed operand (P^T, dS^T in the
+// backward) costs nothing more than a row-major one.
+#if defined(ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_
+#undef ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_
+#else
+#define ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_
+#endif
+
+#include <cstdint>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::detail::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// What c starts from before a b is added.
+enum class TileInit {
+  zero,         // c = a b
+  load,         // c += a b
+  load_scaled,  // c[r, :] = c[r, :] row_scale[r] + a[r, :] b (the online softmax's rescale)
+};
+
+// The operands of c (rows, cols) = a (rows, depth) b (depth, cols): b's rows ld_b
+// apart and c's ld_c apart, cols a multiple of the lanes, every column read and
+// written (padding included).
+struct TileOperands {
+  const float* a;
+  std::int64_t a_row, a_col;
+  const float* b;
+  std::int64_t ld_b;
+  float* c;
+  std::int64_t ld_c;
+  const float* row_scale;  // (rows), for TileInit::load_scaled
+};
+
+template <TileInit kInit, int R, int NV>
+HWY_INLINE void TileBlock(const TileOperands& t, std::int64_t r0, std::int64_t c0, std::int64_t depth) {
+  using D = hn::ScalableTag<float>;
+  using V = hn::Vec<D>;
+  const D d;
+  const auto N = static_cast<std::int64_t>(hn::Lanes(d));
+  const float* HWY_RESTRICT a = t.a + r0 * t.a_row;
+  const float* HWY_RESTRICT b = t.b + c0;
+  float* HWY_RESTRICT c = t.c + r0 * t.ld_c + c0;
+  V acc[R][NV];
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < NV; ++v) {
+      if constexpr (kInit == TileInit::zero) {
+        acc[r][v] = hn::Zero(d);
+      } else if constexpr (kInit == TileInit::load) {
+        acc[r][v] = hn::LoadU(d, c + r * t.ld_c + v * N);
+      } else {
+        acc[r][v] = hn::Mul(hn::LoadU(d, c + r * t.ld_c + v * N), hn::Set(d, t.row_scale[r0 + r]));
+      }
+    }
+  }
+  for (std::int64_t k = 0; k < depth; ++k) {
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, b + k * t.ld_b + v * N);
+    const float* ak = a + k * t.a_col;
+    for (int r = 0; r < R; ++r) {
+      const V ab = hn::Set(d, ak[r * t.a_row]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(ab, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, c + r * t.ld_c + v * N);
+}
+
+inline constexpr int kTileRowBlock = 6;      // rows of c per block
+inline constexpr int kTileRowBlockTail = 4;  // then rows 4 at a time, then one by one
+inline constexpr int kTileVecBlock = 2;      // vectors of columns per block
+
+template <TileInit kInit, int NV>
+HWY_INLINE void TileChunk(const TileOperands& t, std::int64_t c0, std::int64_t rows, std::int64_t depth) {
+  std::int64_t r = 0;
+  for (; r + kTileRowBlock <= rows; r += kTileRowBlock) TileBlock<kInit, kTileRowBlock, NV>(t, r, c0, depth);
+  for (; r + kTileRowBlockTail <= rows; r += kTileRowBlockTail)
+    TileBlock<kInit, kTileRowBlockTail, NV>(t, r, c0, depth);
+  for (; r < rows; ++r) TileBlock<kInit, 1, NV>(t, r, c0, depth);
+}
+
+// c (rows, cols) = init(c) + a (rows, depth) b (depth, cols).
+template <TileInit kInit>
+HWY_INLINE void TileMulAdd(const TileOperands& t, std::int64_t rows, std::int64_t depth, std::int64_t cols) {
+  const auto N = static_cast<std::int64_t>(hn::Lanes(hn::ScalableTag<float>()));
+  std::int64_t c0 = 0;
+  for (; c0 + kTileVecBlock * N <= cols; c0 += kTileVecBlock * N)
+    TileChunk<kInit, kTileVecBlock>(t, c0, rows, depth);
+  if (c0 < cols) TileChunk<kInit, 1>(t, c0, rows, depth);
+}
+
+}  // namespace attn::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_
