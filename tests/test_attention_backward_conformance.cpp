@@ -279,11 +279,12 @@ std::vector<float> flat_grads(const AttentionGrads& g) {
 
 TEST(AttentionBackwardDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
   Rng rng(32);
-  // 2 key/value heads of 10 key tiles: 8 chunks each, so that 16 tasks add their
-  // partial dQ; 2 query heads per key/value head.
+  // 2 key/value heads of 5 key tiles of 128: 5 chunks each, so that 10 tasks add
+  // their partial dQ; 2 query heads per key/value head.
   const Tensor q = Tensor::randn({1, 4, 560, 64}, rng), k = Tensor::randn({1, 2, 600, 64}, rng),
                v = Tensor::randn({1, 2, 600, 64}, rng), dout = Tensor::randn({1, 4, 560, 64}, rng);
-  ASSERT_GT(attn::detail::fused_backward_key_chunks(1, 2, 10), 1);
+  ASSERT_EQ(attn::detail::fused_backward_tiles(64, 64).key_cols, 128);
+  ASSERT_EQ(attn::detail::fused_backward_key_chunks(1, 2, 5), 5);
   const Mask masks[] = {
       Mask::causal(Align::bottom_right) & Mask::bias(attn::test::random_bias({560, 600}, 0.05, rng)),
       Mask::sliding_window(100, 30)};
@@ -305,6 +306,23 @@ TEST(AttentionBackwardDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
       ASSERT_EQ(runs[i].size(), runs[0].size());
       EXPECT_EQ(std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float)), 0)
           << "run " << i << " differs from run 0";
+    }
+  }
+}
+
+TEST(FusedBackwardTiles, FromHeadDims) {
+  using attn::detail::fused_backward_tiles;
+  EXPECT_EQ(fused_backward_tiles(64, 64).key_cols, 128) << "capped at 128";
+  EXPECT_EQ(fused_backward_tiles(128, 128).key_cols, 128);
+  EXPECT_EQ(fused_backward_tiles(128, 256).key_cols, 64) << "the wider of Dk and Dv decides";
+  EXPECT_EQ(fused_backward_tiles(4096, 4096).key_cols, 16) << "at least 16";
+  EXPECT_EQ(fused_backward_tiles(0, 0).key_cols, 128) << "empty head dims";
+  for (Index d : {1, 7, 64, 100, 128, 200, 512}) {
+    const attn::detail::FusedBackwardTiles t = fused_backward_tiles(d, d);
+    EXPECT_EQ(t.query_rows, 64);
+    EXPECT_EQ(t.key_cols % 16, 0) << d;
+    if (t.key_cols > 16) {
+      EXPECT_LE(t.key_cols * d, 128 * 128) << "a key tile's five Bc x D buffers stay in L2, d=" << d;
     }
   }
 }
@@ -333,7 +351,7 @@ TEST(FusedBackwardDispatch, ReasonsNameTheKernelAndWhyTheReferenceRan) {
   EXPECT_EQ(automatic.kernel, Kernel::fused);
   EXPECT_THAT(automatic.kernel_reason,
               attn::test::HasSubstrs({"automatic", "fused CPU backward", attn::detail::fused_target_name(), "Br=64",
-                                      "Bc=64", "key chunk"}));
+                                      "Bc=128", "key chunk"}));
   EXPECT_THAT(backward(o, {.kernel = Kernel::fused}).kernel_reason, ::testing::HasSubstr("requested"));
   EXPECT_EQ(backward(o, {.kernel = Kernel::reference}).kernel_reason, "requested");
 

@@ -28,31 +28,41 @@ void Product(const TileProduct& t, bool accumulate) {
   }
 }
 
-void Probabilities(float* s, std::int64_t rows, std::int64_t ld_s, const float* lse2) {
+// s = 2^(s - lse2[r]) per row, zeros for a row with nothing allowed; with dp,
+// also dp = s (dp - delta[r]).
+template <bool kScoreGrad>
+HWY_INLINE void ProbabilityRows(float* s, float* dp, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+                                const float* lse2, const float* delta) {
   const Df d;
   const auto N = static_cast<std::int64_t>(hn::Lanes(d));
   for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = s + r * ld_s;
+    float* row = s + r * ld;
     if (lse2[r] == -std::numeric_limits<float>::infinity()) {
-      for (std::int64_t c = 0; c < ld_s; c += N) hn::StoreU(hn::Zero(d), d, row + c);
+      for (std::int64_t c = 0; c < cols; c += N) {
+        hn::StoreU(hn::Zero(d), d, row + c);
+        if constexpr (kScoreGrad) hn::StoreU(hn::Zero(d), d, dp + r * ld + c);
+      }
       continue;
     }
     const Vf lse = hn::Set(d, lse2[r]);
-    for (std::int64_t c = 0; c < ld_s; c += N)
-      hn::StoreU(Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c), lse)), d, row + c);
+    for (std::int64_t c = 0; c < cols; c += N) {
+      const Vf P = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c), lse));
+      hn::StoreU(P, d, row + c);
+      if constexpr (kScoreGrad) {
+        float* g = dp + r * ld + c;
+        hn::StoreU(hn::Mul(P, hn::Sub(hn::LoadU(d, g), hn::Set(d, delta[r]))), d, g);
+      }
+    }
   }
 }
 
-void ScoreGrad(const float* p, float* dp, std::int64_t rows, std::int64_t ld, const float* delta) {
-  const Df d;
-  const auto N = static_cast<std::int64_t>(hn::Lanes(d));
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const Vf D = hn::Set(d, delta[r]);
-    for (std::int64_t c = 0; c < ld; c += N) {
-      const std::int64_t at = r * ld + c;
-      hn::StoreU(hn::Mul(hn::LoadU(d, p + at), hn::Sub(hn::LoadU(d, dp + at), D)), d, dp + at);
-    }
-  }
+void Probabilities(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, const float* lse2) {
+  ProbabilityRows<false>(s, nullptr, rows, cols, ld, lse2, nullptr);
+}
+
+void ProbabilitiesAndScoreGrad(float* s, float* dp, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+                               const float* lse2, const float* delta) {
+  ProbabilityRows<true>(s, dp, rows, cols, ld, lse2, delta);
 }
 
 }  // namespace attn::detail::HWY_NAMESPACE
@@ -63,16 +73,17 @@ namespace attn::detail {
 
 HWY_EXPORT(Product);
 HWY_EXPORT(Probabilities);
-HWY_EXPORT(ScoreGrad);
+HWY_EXPORT(ProbabilitiesAndScoreGrad);
 
 void fused_tile_product(const TileProduct& t, bool accumulate) { HWY_DYNAMIC_DISPATCH(Product)(t, accumulate); }
 
-void fused_probabilities(float* s, std::int64_t rows, std::int64_t ld_s, const float* lse2) {
-  HWY_DYNAMIC_DISPATCH(Probabilities)(s, rows, ld_s, lse2);
+void fused_probabilities(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, const float* lse2) {
+  HWY_DYNAMIC_DISPATCH(Probabilities)(s, rows, cols, ld, lse2);
 }
 
-void fused_score_grad(const float* p, float* dp, std::int64_t rows, std::int64_t ld, const float* delta) {
-  HWY_DYNAMIC_DISPATCH(ScoreGrad)(p, dp, rows, ld, delta);
+void fused_probabilities_and_score_grad(float* s, float* dp, std::int64_t rows, std::int64_t cols,
+                                        std::int64_t ld, const float* lse2, const float* delta) {
+  HWY_DYNAMIC_DISPATCH(ProbabilitiesAndScoreGrad)(s, dp, rows, cols, ld, lse2, delta);
 }
 
 }  // namespace attn::detail

@@ -23,12 +23,15 @@ void fused_tile_product(const TileProduct& t, bool accumulate);
 
 // The probabilities of a tile from its scores (in units of log2 e) and the rows'
 // saved log-sum-exp (the same units): s[r, :] = 2^(s[r, :] - lse2[r]); a row with
-// lse2 = -inf (nothing allowed) gets zeros. s (rows, ld_s).
-void fused_probabilities(float* s, std::int64_t rows, std::int64_t ld_s, const float* lse2);
+// lse2 = -inf (nothing allowed) gets zeros. s (rows, cols) with rows ld apart, cols
+// a multiple of the lanes.
+void fused_probabilities(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, const float* lse2);
 
-// The gradient of the scores, from the probabilities p and dp = dL/dP:
-// dp[r, :] = p[r, :] (dp[r, :] - delta[r]), delta[r] = rowsum(dO_r o O_r). p and
-// dp (rows, ld).
-void fused_score_grad(const float* p, float* dp, std::int64_t rows, std::int64_t ld, const float* delta);
+// Both steps of a tile without dropout in one pass: s = P = 2^(s - lse2) as
+// fused_probabilities gives it, and the gradient of the scores dp = P (dp - delta),
+// dp = dL/dP on entry, delta[r] = rowsum(dO_r o O_r). s and dp (rows, cols) with
+// rows ld apart.
+void fused_probabilities_and_score_grad(float* s, float* dp, std::int64_t rows, std::int64_t cols,
+                                        std::int64_t ld, const float* lse2, const float* delta);
 
 }  // namespace attn::detail
