@@ -18,7 +18,6 @@
 #include "attn/ops.hpp"
 #include "attn/rng.hpp"
 #include "attn/threads.hpp"
-#include "hwy/targets.h"
 #include "kernels/cpu/attention_fused_backward.hpp"
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "test_util.hpp"
@@ -171,99 +170,24 @@ void check_case(const Case& c, std::uint64_t seed) {
   }
 }
 
-// One axis at a time, then every mask kind, dropout and threads.
-std::vector<Case> listed_cases() {
-  std::vector<Case> cases;
-  for (Index L : {1, 7, 63, 65, 129, 257}) cases.push_back({1, 2, 2, L, L, 16, 16});
-  cases.push_back({2, 2, 1, 65, 200, 64, 64});   // Lq < Lk
-  cases.push_back({2, 2, 1, 200, 65, 64, 64});   // Lq > Lk
-  cases.push_back({1, 1, 1, 1, 257, 128, 128});  // one query
-  cases.push_back({1, 1, 1, 257, 1, 128, 128});  // one key
-  cases.push_back({1, 2, 2, 70, 90, 24, 40});    // Dk < Dv
-  cases.push_back({1, 2, 2, 70, 90, 40, 7});     // Dk > Dv, Dv below a vector
-  cases.push_back({1, 1, 1, 33, 33, 1, 1});      // D = 1
-  cases.push_back({1, 2, 2, 5, 0, 8, 8});        // no keys
-  cases.push_back({1, 2, 2, 5, 6, 0, 8});        // Dk = 0
-  cases.push_back({1, 2, 2, 5, 6, 8, 0});        // Dv = 0
-  cases.push_back({2, 2, 2, 0, 6, 8, 8});        // no queries
-  for (Index ratio : {1, 2, 4, 8}) cases.push_back({2, 8, 8 / ratio, 37, 141, 32, 32});
-  for (Layout l : {Layout::blhd, Layout::transposed, Layout::misaligned})
-    cases.push_back({2, 4, 2, 67, 131, 24, 20, {}, l});
-
-  const MaskRecipe masks[] = {
-      {Align::top_left, Lengths::none, std::nullopt},
-      {Align::bottom_right, Lengths::none, std::nullopt},
-      {std::nullopt, Lengths::per_batch, std::nullopt},
-      {std::nullopt, Lengths::per_query, std::nullopt},
-      {std::nullopt, Lengths::none, attn::WindowTerm{5, 2, Align::top_left}},
-      {std::nullopt, Lengths::none, attn::WindowTerm{40, 0, Align::bottom_right}},
-      {std::nullopt, Lengths::none, std::nullopt, Dense::keep_lq_lk},
-      {std::nullopt, Lengths::none, std::nullopt, Dense::block_padding},
-      {std::nullopt, Lengths::none, std::nullopt, Dense::none, true},
-      {std::nullopt, Lengths::none, std::nullopt, Dense::none, false, 3},
-      {Align::bottom_right, Lengths::per_batch, attn::WindowTerm{17, 3, Align::bottom_right}, Dense::block_padding,
-       true, 1},
-  };
-  for (const MaskRecipe& m : masks)
-    for (auto [Lq, Lk] : {std::pair<Index, Index>{200, 200}, {65, 300}, {300, 65}})
-      cases.push_back({2, 4, 2, Lq, Lk + m.appended, 32, 24, m});
-  for (double p : {0.3, 1.0})
-    cases.push_back({2, 2, 1, 70, 150, 16, 16, {Align::top_left, Lengths::none, std::nullopt}, Layout::contiguous, p});
-  for (int threads : {1, 2})
-    cases.push_back({2, 4, 2, 150, 170, 40, 24,
-                     {Align::bottom_right, Lengths::per_query, std::nullopt, Dense::keep_lq_lk, true, 2},
-                     Layout::blhd, 0.1, false, false, threads});
-  return cases;
-}
-
 TEST(AttentionBackwardConformance, ListedCases) {
   std::uint64_t seed = 12000;
-  for (const Case& c : listed_cases()) check_case(c, seed++);
+  for (const Case& c : attn::test::listed_cases()) check_case(c, seed++);
 }
 
-// Every Highway target this CPU runs, through every fourth listed case: the
-// targets below the best one run nowhere else (4 lanes, 1 lane; no register
-// transpose).
+// Every Highway target, each through every fourth listed case.
 TEST(AttentionBackwardConformance, ListedCasesOnEveryHighwayTarget) {
-  const std::vector<std::int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  const std::vector<Case> cases = listed_cases();
-  for (std::int64_t target : targets) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    EXPECT_STREQ(attn::detail::fused_target_name(), hwy::TargetName(target));
+  const std::vector<Case> cases = attn::test::listed_cases();
+  attn::test::on_every_highway_target([&] {
     for (std::size_t i = 0; i < cases.size(); i += 4) check_case(cases[i], 12500 + i);
-  }
-  hwy::SetSupportedTargetsForTest(0);
+  });
 }
 
+// Random shapes, masks, layouts, dropout and thread counts (need_weights has no part
+// in a backward).
 TEST(AttentionBackwardConformance, RandomCases) {
   Rng rng(5151);
-  const auto pick = [&rng](Index n) { return static_cast<Index>(rng.uniform() * static_cast<double>(n)); };
-  const Index lengths[] = {1, 2, 7, 8, 9, 63, 64, 65, 127, 129, 200};
-  const Index dims[] = {1, 3, 8, 16, 17, 32, 64, 80, 128};
-  const Index ratios[] = {1, 2, 4, 8};
-  const Layout layouts[] = {Layout::contiguous, Layout::blhd, Layout::transposed, Layout::misaligned};
-  for (int n = 0; n < 40; ++n) {
-    Case c{};
-    c.B = 1 + pick(2);
-    c.Hkv = 1 + pick(2);
-    c.Hq = c.Hkv * ratios[pick(4)];
-    c.Lq = lengths[pick(11)];
-    c.Lk = lengths[pick(11)];
-    c.Dk = dims[pick(9)];
-    c.Dv = dims[pick(9)];
-    c.layout = layouts[pick(4)];
-    c.threads = 1 + static_cast<int>(pick(2));
-    MaskRecipe& m = c.mask;
-    if (pick(3) == 0) m.causal = pick(2) ? Align::top_left : Align::bottom_right;
-    if (pick(4) == 0) m.lengths = pick(2) ? Lengths::per_batch : Lengths::per_query;
-    if (pick(5) == 0) m.window = attn::WindowTerm{pick(40), pick(10), pick(2) ? Align::top_left : Align::bottom_right};
-    if (pick(5) == 0) m.dense = pick(2) ? Dense::keep_lq_lk : Dense::block_padding;
-    m.bias = pick(5) == 0;
-    if (pick(6) == 0) m.appended = std::min(1 + pick(3), c.Lk);
-    if (pick(4) == 0) c.dropout = 0.25;
-    check_case(c, 8000 + static_cast<std::uint64_t>(n));
-  }
+  for (int n = 0; n < 40; ++n) check_case(attn::test::random_case(rng), 8000 + static_cast<std::uint64_t>(n));
 }
 
 // ---- determinism --------------------------------------------------------------------------

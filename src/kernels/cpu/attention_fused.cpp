@@ -17,6 +17,7 @@
 #include "hwy/aligned_allocator.h"
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "kernels/cpu/fused_mask.hpp"
+#include "kernels/cpu/scratch_buffers.hpp"
 #include "kernels/dropout.hpp"
 #include "threads/parallel_for.hpp"
 
@@ -26,8 +27,6 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr double kLog2e = 1.4426950408889634074;  // scores in units of log2 e: e^s = 2^(s log2 e)
 constexpr double kLn2 = 0.69314718055994530942;
-constexpr std::int64_t kCacheLineBytes = 64;
-constexpr std::int64_t kCacheLineFloats = kCacheLineBytes / sizeof(float);
 // The rows of K^T one cache line longer than the scores' rows: with Bc = 128
 // (512 bytes) or 64 a chunk of two vectors down all Dk rows of K^T would sit in 8
 // of L1's 64 sets, its 8 ways full, so that any other line there evicts it.
@@ -76,20 +75,16 @@ struct Plan {
 
 Scratch make_scratch(const SdpaParams& p, const Plan& plan) {
   const std::int64_t rows = plan.task_rows;
-  const std::int64_t sizes[] = {rows * p.key_dim, p.key_dim * plan.ld_kt, plan.bc * plan.ld_o,
-                                plan.br * plan.ld_s, rows * plan.ld_o,  rows,
-                                rows,                rows,              rows};
-  std::int64_t total = 0;
-  for (std::int64_t n : sizes) total += round_up(std::max<std::int64_t>(n, 1), kCacheLineFloats);
   Scratch w;
-  w.memory = hwy::AllocateAligned<float>(static_cast<std::size_t>(total));
-  float* at = w.memory.get();
-  float** slots[] = {&w.q, &w.kt, &w.v, &w.s, &w.o, &w.m, &w.l, &w.alpha, &w.sum};
-  static_assert(std::size(sizes) == std::size(slots));
-  for (std::size_t i = 0; i < std::size(slots); ++i) {
-    *slots[i] = at;
-    at += round_up(std::max<std::int64_t>(sizes[i], 1), kCacheLineFloats);
-  }
+  w.memory = carve_buffers({{&w.q, rows * p.key_dim},
+                            {&w.kt, p.key_dim * plan.ld_kt},
+                            {&w.v, plan.bc * plan.ld_o},
+                            {&w.s, plan.br * plan.ld_s},
+                            {&w.o, rows * plan.ld_o},
+                            {&w.m, rows},
+                            {&w.l, rows},
+                            {&w.alpha, rows},
+                            {&w.sum, rows}});
   w.keys.resize(static_cast<std::size_t>(rows));
   return w;
 }

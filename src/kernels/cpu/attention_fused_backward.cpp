@@ -21,6 +21,7 @@
 #include "kernels/cpu/attention_fused_backward_simd.hpp"
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "kernels/cpu/fused_mask.hpp"
+#include "kernels/cpu/scratch_buffers.hpp"
 #include "kernels/dropout.hpp"
 #include "threads/parallel_for.hpp"
 
@@ -29,7 +30,6 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr double kLog2e = 1.4426950408889634074;  // scores in units of log2 e, as in the forward
-constexpr std::int64_t kCacheLineFloats = 64 / sizeof(float);
 // Every packed tile's rows a cache line longer than their padded width, as K^T's
 // in the forward (attention_fused.cpp, kKeyRowSkew): the products read a chunk of
 // two vectors down all rows of their b operand, and rows a multiple of 512 bytes
@@ -91,20 +91,16 @@ struct Scratch {
 };
 
 Scratch make_scratch(const SdpaBackwardParams& p, const Plan& plan) {
-  const std::int64_t sizes[] = {p.key_dim * plan.ld_t, p.value_dim * plan.ld_t, plan.bc * plan.ld_k,
-                                plan.bc * plan.ld_k,   plan.bc * plan.ld_v,     plan.group * p.queries * plan.ld_k,
-                                plan.group * p.queries * plan.ld_v,   plan.br * plan.ld_s,     plan.br * plan.ld_s};
-  std::int64_t total = 0;
-  for (std::int64_t n : sizes) total += round_up(std::max<std::int64_t>(n, 1), kCacheLineFloats);
   Scratch w;
-  w.memory = hwy::AllocateAligned<float>(static_cast<std::size_t>(total));
-  float* at = w.memory.get();
-  float** slots[] = {&w.kt, &w.vt, &w.k, &w.dk, &w.dv, &w.q, &w.dout, &w.s, &w.dp};
-  static_assert(std::size(sizes) == std::size(slots));
-  for (std::size_t i = 0; i < std::size(slots); ++i) {
-    *slots[i] = at;
-    at += round_up(std::max<std::int64_t>(sizes[i], 1), kCacheLineFloats);
-  }
+  w.memory = carve_buffers({{&w.kt, p.key_dim * plan.ld_t},
+                            {&w.vt, p.value_dim * plan.ld_t},
+                            {&w.k, plan.bc * plan.ld_k},
+                            {&w.dk, plan.bc * plan.ld_k},
+                            {&w.dv, plan.bc * plan.ld_v},
+                            {&w.q, plan.group * p.queries * plan.ld_k},
+                            {&w.dout, plan.group * p.queries * plan.ld_v},
+                            {&w.s, plan.br * plan.ld_s},
+                            {&w.dp, plan.br * plan.ld_s}});
   return w;
 }
 
