@@ -81,8 +81,8 @@ void attend_backward_reference(const AttentionParams& p, const AttentionGradPara
           // forward: acc[d] += applied * v[d];
           // so now: dv[j] += applied * dO_i, and d(applied) = dO_i . v_j.
           const float* v = p.v + p.v_stride.at(b, h / group, j, 0);
-          double* dv_j =
-              &dv[static_cast<std::size_t>(((b * p.kv_heads + h / group) * p.keys + j) * p.value_dim)];
+          // data() + offset, not &dv[offset]: with Dv = 0 the vector is empty.
+          double* dv_j = dv.data() + ((b * p.kv_heads + h / group) * p.keys + j) * p.value_dim;
           double dapplied = 0.0;
           for (std::int64_t d = 0; d < p.value_dim; ++d) {
             const double dO = dout[d * g.dout_stride.j];
@@ -120,8 +120,8 @@ void sdpa_backward_reference(const SdpaBackwardParams& p) {
         // heads that share key head h / group.
         const float* q = p.q + p.q_stride.at(b, h, i, 0);
         const float* k = p.k + p.k_stride.at(b, h / group, j, 0);
-        double* dq_i = &dq[static_cast<std::size_t>(((b * p.q_heads + h) * p.queries + i) * p.key_dim)];
-        double* dk_j = &dk[static_cast<std::size_t>(((b * p.kv_heads + h / group) * p.keys + j) * p.key_dim)];
+        double* dq_i = dq.data() + ((b * p.q_heads + h) * p.queries + i) * p.key_dim;  // Dk may be 0
+        double* dk_j = dk.data() + ((b * p.kv_heads + h / group) * p.keys + j) * p.key_dim;
         for (std::int64_t d = 0; d < p.key_dim; ++d) {
           dq_i[d] += p.scale * ds * k[d * p.k_stride.j];
           dk_j[d] += p.scale * ds * q[d * p.q_stride.j];
