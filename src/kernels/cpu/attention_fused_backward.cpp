@@ -45,6 +45,7 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m *
 // The sizes every task shares.
 struct Plan {
   std::int64_t br = 0, bc = 0;   // tiles
+  std::int64_t lanes = 0;        // floats per vector
   std::int64_t width_s = 0;      // Bc padded to lanes: the columns of a pair's scores
   std::int64_t ld_s = 0;         // rows of scores and dS: width_s and a cache line (kRowSkew)
   std::int64_t ld_t = 0;         // rows of K^T and V^T: the same
@@ -192,7 +193,14 @@ class KeyChunkTask {
         const BlockKeys& bk = sh_.blocks[b_ * plan_.query_blocks + qb];
         if (!appended && !(bk.first < j0 + cols && j0 < bk.last)) continue;  // the mask skips the pair
         const bool inside = appended || (!elementwise_ && bk.inner_lo <= j0 && j0 + cols <= bk.inner_hi);
-        query_block(h, qb * plan_.br, j0, cols, inside);
+        // The tile's columns past the block's last visible key are masked in every
+        // row: their P and dS are 0, and they add nothing to dV, dK or dQ, so the
+        // pair stops before them. On the diagonal of a causal mask that halves the
+        // first block's work. Measured (B=1, H=8, D=128, L=2048, causal, medians of 5
+        // alternated runs): 1 thread 57.8 against 55.8 GFLOP/s, 2 threads 113.8
+        // against 106.9.
+        const std::int64_t span = appended ? cols : std::min(cols, bk.last - j0);
+        query_block(h, qb * plan_.br, j0, span, inside);
       }
     write_tile(j0, cols);
   }
@@ -251,7 +259,7 @@ class KeyChunkTask {
   void query_block(std::int64_t h, std::int64_t i0, std::int64_t j0, std::int64_t cols, bool inside) {
     const std::int64_t rows = std::min(plan_.br, p_.queries - i0);
     const std::int64_t row0 = (b_ * p_.q_heads + h) * p_.queries + i0;
-    const std::int64_t ld_s = plan_.ld_s, width = plan_.width_s;
+    const std::int64_t ld_s = plan_.ld_s, width = round_up(cols, plan_.lanes);
     const std::int64_t g = h - kvh_ * plan_.group;
     const float* q = w_.q + (g * p_.queries + i0) * plan_.ld_k;
     const float* dout = w_.dout + (g * p_.queries + i0) * plan_.ld_v;
@@ -358,6 +366,7 @@ Plan make_plan(const SdpaBackwardParams& p) {
   Plan plan;
   plan.br = tiles.query_rows;
   plan.bc = tiles.key_cols;
+  plan.lanes = lanes;
   plan.width_s = round_up(plan.bc, lanes);
   plan.ld_s = plan.width_s + kRowSkew;
   plan.ld_t = plan.width_s + kRowSkew;
