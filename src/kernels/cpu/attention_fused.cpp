@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "kernels/cpu/fused_mask.hpp"
 #include "kernels/cpu/scratch_buffers.hpp"
+#include "kernels/cpu/tile_packing.hpp"
 #include "kernels/dropout.hpp"
 #include "threads/parallel_for.hpp"
 
@@ -89,11 +89,10 @@ Scratch make_scratch(const SdpaParams& p, const Plan& plan) {
   return w;
 }
 
-// One query block of a task: its rows [r0, r0 + rows) of the task, the keys any
-// of them may see [first, last), and those all of them see [inner_lo, inner_hi).
+// One query block of a task: its rows [r0, r0 + rows) of the task, and their keys.
 struct QueryBlock {
   std::int64_t r0 = 0, rows = 0;
-  std::int64_t first = 0, last = 0, inner_lo = 0, inner_hi = 0;
+  BlockKeys keys;
 };
 
 // One task: the rows [i0, i0 + rows) of (b, h), in query blocks of Br rows that
@@ -138,19 +137,11 @@ class BlockTask {
     blocks_ = 0;
     for (std::int64_t r0 = 0; r0 < rows_; r0 += plan_.br) {
       QueryBlock& q = blocks_at_[static_cast<std::size_t>(blocks_++)];
-      q = {r0, std::min(plan_.br, rows_ - r0), keys, 0, 0, keys};
-      for (std::int64_t r = q.r0; r < q.r0 + q.rows; ++r) {
-        const KeyRange range = structural_keys(mask_, b_, i0_ + r);
-        w_.keys[static_cast<std::size_t>(r)] = range;
-        q.inner_lo = std::max(q.inner_lo, range.lo);
-        q.inner_hi = std::min(q.inner_hi, range.hi);
-        if (range.lo < range.hi) {
-          q.first = std::min(q.first, range.lo);
-          q.last = std::max(q.last, range.hi);
-        }
-      }
-      first_ = std::min(first_, q.first);
-      last_ = std::max(last_, q.last);
+      q.r0 = r0;
+      q.rows = std::min(plan_.br, rows_ - r0);
+      q.keys = block_keys(mask_, b_, i0_ + r0, q.rows, &w_.keys[static_cast<std::size_t>(r0)]);
+      first_ = std::min(first_, q.keys.first);
+      last_ = std::max(last_, q.keys.last);
     }
     elementwise_ = has_elementwise_terms(mask_);
   }
@@ -167,36 +158,18 @@ class BlockTask {
 
   // Whether the tile [j0, j0 + cols) holds any key a row of block q may see.
   bool touches(const QueryBlock& q, std::int64_t j0, std::int64_t cols) const {
-    return j0 >= mask_.keys || (q.first < j0 + cols && j0 < q.last);
+    return j0 >= mask_.keys || q.keys.touches(j0, cols);
   }
 
+  // Q times scale log2 e, (rows, Dk).
   void pack_queries() {
-    const auto scale = static_cast<float>(p_.scale * kLog2e);
-    for (std::int64_t r = 0; r < rows_; ++r) {
-      const float* q = p_.q + p_.q_stride.at(b_, h_, i0_ + r, 0);
-      for (std::int64_t d = 0; d < p_.key_dim; ++d) w_.q[r * p_.key_dim + d] = scale * q[d * p_.q_stride.j];
-    }
+    pack_rows(p_.q + p_.q_stride.at(b_, h_, i0_, 0), p_.q_stride, rows_, p_.key_dim,
+              static_cast<float>(p_.scale * kLog2e), w_.q, p_.key_dim);
   }
 
-  void pack_transposed_strided(const float* k, std::int64_t cols, std::int64_t ld_kt) {
-    for (std::int64_t d = 0; d < p_.key_dim; ++d) {
-      float* kt = w_.kt + d * ld_kt;
-      const float* kd = k + d * p_.k_stride.j;
-      for (std::int64_t c = 0; c < cols; ++c) kt[c] = kd[c * p_.k_stride.i];
-      std::fill(kt + cols, kt + ld_kt, 0.0f);
-    }
-  }
-
-  // K^T (Dk, ld_kt) of keys [j0, j0 + cols): keys with contiguous elements
-  // transposed in registers; any other layout written a row at a time, each read
-  // along the keys' stride.
+  // K^T (Dk, ld_kt) of keys [j0, j0 + cols).
   void pack_keys(std::int64_t j0, std::int64_t cols) {
-    const float* k = p_.k + p_.k_stride.at(b_, kvh_, j0, 0);
-    if (p_.k_stride.j == 1) {
-      fused_pack_transposed(k, p_.k_stride.i, cols, p_.key_dim, w_.kt, plan_.ld_kt);
-    } else {
-      pack_transposed_strided(k, cols, plan_.ld_kt);
-    }
+    pack_transposed(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride, cols, p_.key_dim, w_.kt, plan_.ld_kt);
   }
 
   // S (q.rows, ld_s) of keys [j0, j0 + cols) for block q, from the packed K^T:
@@ -204,7 +177,7 @@ class BlockTask {
   void scores(const QueryBlock& q, std::int64_t j0, std::int64_t cols) {
     const std::int64_t ld_s = plan_.ld_s;
     const bool appended = j0 >= mask_.keys;  // tiles of appended keys are all allowed
-    const bool inside = appended || (!elementwise_ && q.inner_lo <= j0 && j0 + cols <= q.inner_hi);
+    const bool inside = appended || (!elementwise_ && q.keys.covers(j0, cols));
     fused_scores(w_.q + q.r0 * p_.key_dim, p_.key_dim, w_.kt, plan_.ld_kt, w_.s, q.rows, p_.key_dim,
                  ld_s);
     for (std::int64_t r = 0; r < q.rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + (r + 1) * ld_s, kNegInf);
@@ -256,16 +229,7 @@ class BlockTask {
       *ld_v = p_.v_stride.i;
       return v0;
     }
-    for (std::int64_t c = 0; c < cols; ++c) {
-      float* v = w_.v + c * plan_.ld_o;
-      const float* from = p_.v + p_.v_stride.at(b_, kvh_, j0 + c, 0);
-      if (p_.v_stride.j == 1) {
-        std::memcpy(v, from, static_cast<std::size_t>(p_.value_dim) * sizeof(float));
-      } else {
-        for (std::int64_t d = 0; d < p_.value_dim; ++d) v[d] = from[d * p_.v_stride.j];
-      }
-      std::fill(v + p_.value_dim, v + plan_.ld_o, 0.0f);
-    }
+    pack_rows(v0, p_.v_stride, cols, p_.value_dim, 1.0f, w_.v, plan_.ld_o);
     *ld_v = plan_.ld_o;
     return w_.v;
   }

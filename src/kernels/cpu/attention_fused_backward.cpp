@@ -22,6 +22,7 @@
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "kernels/cpu/fused_mask.hpp"
 #include "kernels/cpu/scratch_buffers.hpp"
+#include "kernels/cpu/tile_packing.hpp"
 #include "kernels/dropout.hpp"
 #include "threads/parallel_for.hpp"
 
@@ -60,12 +61,6 @@ struct Plan {
   std::int64_t query_blocks = 0; // per (b, h)
   float q_scale = 0;             // scale log2 e, folded into the packed Q
   float keep_scale = 0;          // 1 / (1 - p), 0 when p = 1
-};
-
-// One query block's keys under the structural terms: those any of its rows may
-// see [first, last), and those all of them see [inner_lo, inner_hi).
-struct BlockKeys {
-  std::int64_t first = 0, last = 0, inner_lo = 0, inner_hi = 0;
 };
 
 // What the tasks read beside the params, computed before them.
@@ -132,18 +127,9 @@ Shared prepare(const SdpaBackwardParams& p, const Plan& plan) {
   sh.blocks.resize(static_cast<std::size_t>(p.batch * plan.query_blocks));
   for (std::int64_t b = 0; b < p.batch; ++b)
     for (std::int64_t qb = 0; qb < plan.query_blocks; ++qb) {
-      BlockKeys& k = sh.blocks[b * plan.query_blocks + qb];
-      k = {mask.keys, 0, 0, mask.keys};
-      for (std::int64_t i = qb * plan.br; i < std::min(p.queries, (qb + 1) * plan.br); ++i) {
-        const KeyRange range = structural_keys(mask, b, i);
-        sh.keys[b * p.queries + i] = range;
-        k.inner_lo = std::max(k.inner_lo, range.lo);
-        k.inner_hi = std::min(k.inner_hi, range.hi);
-        if (range.lo < range.hi) {
-          k.first = std::min(k.first, range.lo);
-          k.last = std::max(k.last, range.hi);
-        }
-      }
+      const std::int64_t i0 = qb * plan.br;
+      sh.blocks[b * plan.query_blocks + qb] =
+          block_keys(mask, b, i0, std::min(plan.br, p.queries - i0), &sh.keys[b * p.queries + i0]);
     }
 
   // Zeroed by the tasks, each its own rows: in one thread here, with the first touch
@@ -186,13 +172,13 @@ class KeyChunkTask {
     pack_keys(j0, cols);
     std::fill_n(w_.dk, cols * plan_.ld_k, 0.0f);
     std::fill_n(w_.dv, cols * plan_.ld_v, 0.0f);
-    pack_transposed(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride, cols, p_.key_dim, w_.kt);
-    pack_transposed(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride, cols, p_.value_dim, w_.vt);
+    pack_transposed(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride, cols, p_.key_dim, w_.kt, plan_.ld_t);
+    pack_transposed(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride, cols, p_.value_dim, w_.vt, plan_.ld_t);
     for (std::int64_t h = kvh_ * plan_.group; h < (kvh_ + 1) * plan_.group; ++h)
       for (std::int64_t qb = 0; qb < plan_.query_blocks; ++qb) {
         const BlockKeys& bk = sh_.blocks[b_ * plan_.query_blocks + qb];
-        if (!appended && !(bk.first < j0 + cols && j0 < bk.last)) continue;  // the mask skips the pair
-        const bool inside = appended || (!elementwise_ && bk.inner_lo <= j0 && j0 + cols <= bk.inner_hi);
+        if (!appended && !bk.touches(j0, cols)) continue;  // the mask skips the pair
+        const bool inside = appended || (!elementwise_ && bk.covers(j0, cols));
         // The tile's columns past the block's last visible key are masked in every
         // row: their P and dS are 0, and they add nothing to dV, dK or dQ, so the
         // pair stops before them. On the diagonal of a causal mask that halves the
@@ -203,21 +189,6 @@ class KeyChunkTask {
         query_block(h, qb * plan_.br, j0, span, inside);
       }
     write_tile(j0, cols);
-  }
-
-  // kt (depth, ld_t) = the transpose of `cols` rows of x (K or V): in registers
-  // when elements are contiguous, else element by element along the strides.
-  void pack_transposed(const float* x, const Strides4& stride, std::int64_t cols, std::int64_t depth,
-                       float* kt) const {
-    if (stride.j == 1) {
-      fused_pack_transposed(x, stride.i, cols, depth, kt, plan_.ld_t);
-      return;
-    }
-    for (std::int64_t d = 0; d < depth; ++d) {
-      float* row = kt + d * plan_.ld_t;
-      for (std::int64_t c = 0; c < cols; ++c) row[c] = x[c * stride.i + d * stride.j];
-      std::fill(row + cols, row + plan_.ld_t, 0.0f);
-    }
   }
 
   // The key tile's rows (cols, ld_k), for dQ += dS K, padded with zeros: copied
@@ -237,22 +208,6 @@ class KeyChunkTask {
                 w_.q + g * p_.queries * plan_.ld_k, plan_.ld_k);
       pack_rows(p_.grad.dout + p_.grad.dout_stride.at(b_, h, 0, 0), p_.grad.dout_stride, p_.queries, p_.value_dim,
                 1.0f, w_.dout + g * p_.queries * plan_.ld_v, plan_.ld_v);
-    }
-  }
-
-  // to (rows, ld) = factor x for `rows` rows of x (B, H, L, D) from row 0 on; the
-  // contiguous case apart, so that its loop is in lanes.
-  static void pack_rows(const float* x, const Strides4& stride, std::int64_t rows, std::int64_t dim, float factor,
-                        float* to, std::int64_t ld) {
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const float* from = x + r * stride.i;
-      float* row = to + r * ld;
-      if (stride.j == 1) {
-        for (std::int64_t d = 0; d < dim; ++d) row[d] = factor * from[d];
-      } else {
-        for (std::int64_t d = 0; d < dim; ++d) row[d] = factor * from[d * stride.j];
-      }
-      std::fill(row + dim, row + ld, 0.0f);
     }
   }
 

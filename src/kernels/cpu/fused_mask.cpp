@@ -20,6 +20,21 @@ KeyRange structural_keys(const MaskView& mask, std::int64_t b, std::int64_t i) {
   return {lo, std::max(hi, lo)};
 }
 
+BlockKeys block_keys(const MaskView& mask, std::int64_t b, std::int64_t i0, std::int64_t rows, KeyRange* ranges) {
+  BlockKeys k{mask.keys, 0, 0, mask.keys};
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const KeyRange range = structural_keys(mask, b, i0 + r);
+    ranges[r] = range;
+    k.inner_lo = std::max(k.inner_lo, range.lo);
+    k.inner_hi = std::min(k.inner_hi, range.hi);
+    if (range.lo < range.hi) {
+      k.first = std::min(k.first, range.lo);
+      k.last = std::max(k.last, range.hi);
+    }
+  }
+  return k;
+}
+
 void mask_score_tile(const MaskView& mask, const ScoreTile& t) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const bool elementwise = has_elementwise_terms(mask);

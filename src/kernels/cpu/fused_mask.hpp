@@ -18,6 +18,20 @@ struct KeyRange {
 // The keys that the causal, length and window terms let query i of batch b see.
 KeyRange structural_keys(const MaskView& mask, std::int64_t b, std::int64_t i);
 
+// The keys of a block of query rows: those any row may see [first, last), and
+// those every row sees [inner_lo, inner_hi) (empty when first >= last).
+struct BlockKeys {
+  std::int64_t first = 0, last = 0, inner_lo = 0, inner_hi = 0;
+  // Whether a row of the block may see a key of [j0, j0 + cols).
+  bool touches(std::int64_t j0, std::int64_t cols) const { return first < j0 + cols && j0 < last; }
+  // Whether every row sees every key of [j0, j0 + cols), by the structural terms.
+  bool covers(std::int64_t j0, std::int64_t cols) const { return inner_lo <= j0 && j0 + cols <= inner_hi; }
+};
+
+// The structural keys of query rows [i0, i0 + rows) of batch b, each row's into
+// ranges[r], and the block's union and intersection of them.
+BlockKeys block_keys(const MaskView& mask, std::int64_t b, std::int64_t i0, std::int64_t rows, KeyRange* ranges);
+
 // Whether the mask has terms read entry by entry (dense booleans or biases), so
 // that a tile inside every row's structural range is still masked.
 inline bool has_elementwise_terms(const MaskView& mask) { return !mask.dense.empty() || !mask.biases.empty(); }
