@@ -40,6 +40,8 @@ constexpr std::int64_t kRowSkew = kCacheLineFloats;
 constexpr std::int64_t kTargetTasks = 16;
 // Bc D at most: 128 keys of D = 128.
 constexpr std::int64_t kBackwardTileFloats = 128 * 128;
+// Br: 10 panels of the tile product's rows (fused_backward_tiles).
+constexpr std::int64_t kBackwardQueryRows = 10 * kTilePanelRows;
 
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
@@ -59,6 +61,8 @@ struct Plan {
   std::int64_t key_tiles = 0;
   std::int64_t chunks = 1;       // key chunks per (b, kv head)
   std::int64_t query_blocks = 0; // per (b, h)
+  std::int64_t panels_q = 0;     // floats of a query block of Q in row panels (pack_row_panels)
+  std::int64_t panels_v = 0;     // the same of dO
   float q_scale = 0;             // scale log2 e, folded into the packed Q
   float keep_scale = 0;          // 1 / (1 - p), 0 when p = 1
 };
@@ -82,6 +86,8 @@ struct Scratch {
   float* dv = nullptr;  // (Bc, ld_v): the tile's dV
   float* q = nullptr;     // (group, Lq, ld_k): the task's queries times scale log2 e
   float* dout = nullptr;  // (group, Lq, ld_v): the task's dO
+  float* q_panels = nullptr;     // (group, query blocks, panels_q): q in row panels, for S = Q K^T
+  float* dout_panels = nullptr;  // (group, query blocks, panels_v): dO in row panels, for dP = dO V^T
   float* s = nullptr;   // (Br, ld_s): scores, then P
   float* dp = nullptr;  // (Br, ld_s): dP, then dS
 };
@@ -95,6 +101,8 @@ Scratch make_scratch(const SdpaBackwardParams& p, const Plan& plan) {
                             {&w.dv, plan.bc * plan.ld_v},
                             {&w.q, plan.group * p.queries * plan.ld_k},
                             {&w.dout, plan.group * p.queries * plan.ld_v},
+                            {&w.q_panels, plan.group * plan.query_blocks * plan.panels_q},
+                            {&w.dout_panels, plan.group * plan.query_blocks * plan.panels_v},
                             {&w.s, plan.br * plan.ld_s},
                             {&w.dp, plan.br * plan.ld_s}});
   return w;
@@ -197,17 +205,29 @@ class KeyChunkTask {
     pack_rows(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride, cols, p_.key_dim, 1.0f, w_.k, plan_.ld_k);
   }
 
-  // Q times scale log2 e and dO of every query of the group's heads, padded with
-  // zeros, once per task. Packed per query block and key tile instead, they were
-  // read from L3 at every pair: 9% of the time at L = 2048, D = 128 (timed per step
-  // with the time-stamp counter), and prefetching them a block ahead did not help.
+  // Q times scale log2 e and dO of every query of the group's heads, once per task:
+  // in rows padded with zeros, the b operands of dK += dS^T Q and dV += P^T dO, and
+  // a query block at a time in row panels, the a operands of S = Q K^T and dP =
+  // dO V^T. Packed per query block and key tile instead, they were read from L3 at
+  // every pair: 9% of the time at L = 2048, D = 128 (timed per step with the
+  // time-stamp counter), and prefetching them a block ahead did not help.
   void pack_queries() {
     for (std::int64_t g = 0; g < plan_.group; ++g) {
       const std::int64_t h = kvh_ * plan_.group + g;
-      pack_rows(p_.q + p_.q_stride.at(b_, h, 0, 0), p_.q_stride, p_.queries, p_.key_dim, plan_.q_scale,
-                w_.q + g * p_.queries * plan_.ld_k, plan_.ld_k);
-      pack_rows(p_.grad.dout + p_.grad.dout_stride.at(b_, h, 0, 0), p_.grad.dout_stride, p_.queries, p_.value_dim,
-                1.0f, w_.dout + g * p_.queries * plan_.ld_v, plan_.ld_v);
+      const float* q = p_.q + p_.q_stride.at(b_, h, 0, 0);
+      const float* dout = p_.grad.dout + p_.grad.dout_stride.at(b_, h, 0, 0);
+      pack_rows(q, p_.q_stride, p_.queries, p_.key_dim, plan_.q_scale, w_.q + g * p_.queries * plan_.ld_k,
+                plan_.ld_k);
+      pack_rows(dout, p_.grad.dout_stride, p_.queries, p_.value_dim, 1.0f, w_.dout + g * p_.queries * plan_.ld_v,
+                plan_.ld_v);
+      for (std::int64_t qb = 0; qb < plan_.query_blocks; ++qb) {
+        const std::int64_t i0 = qb * plan_.br, rows = std::min(plan_.br, p_.queries - i0);
+        const std::int64_t block = g * plan_.query_blocks + qb;
+        pack_row_panels(q + i0 * p_.q_stride.i, p_.q_stride, rows, p_.key_dim, plan_.q_scale,
+                        w_.q_panels + block * plan_.panels_q);
+        pack_row_panels(dout + i0 * p_.grad.dout_stride.i, p_.grad.dout_stride, rows, p_.value_dim, 1.0f,
+                        w_.dout_panels + block * plan_.panels_v);
+      }
     }
   }
 
@@ -218,16 +238,20 @@ class KeyChunkTask {
     const std::int64_t g = h - kvh_ * plan_.group;
     const float* q = w_.q + (g * p_.queries + i0) * plan_.ld_k;
     const float* dout = w_.dout + (g * p_.queries + i0) * plan_.ld_v;
+    const std::int64_t block = g * plan_.query_blocks + i0 / plan_.br;
 
     // forward: S = Q K^T, masked; so now the same scores (the forward's packing of
     // Q and the same products give the same bits).
-    fused_tile_product({q, plan_.ld_k, 1, w_.kt, plan_.ld_t, w_.s, ld_s, rows, p_.key_dim, width}, false);
+    fused_tile_product({w_.q_panels + block * plan_.panels_q, 1, kTilePanelRows, w_.kt, plan_.ld_t, w_.s, ld_s,
+                        rows, p_.key_dim, width, kTilePanelRows * p_.key_dim},
+                       false);
     if (cols < width)
       for (std::int64_t r = 0; r < rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + r * ld_s + width, kNegInf);
     if (!inside)
       mask_score_tile(mask_, {b_, h, i0, rows, j0, cols, &sh_.keys[b_ * p_.queries + i0], w_.s, ld_s, kLog2e});
     // forward: O = P V (P dropped out); so now dP = dO V^T, and dV += P^T dO below.
-    fused_tile_product({dout, plan_.ld_v, 1, w_.vt, plan_.ld_t, w_.dp, ld_s, rows, p_.value_dim, width},
+    fused_tile_product({w_.dout_panels + block * plan_.panels_v, 1, kTilePanelRows, w_.vt, plan_.ld_t, w_.dp,
+                        ld_s, rows, p_.value_dim, width, kTilePanelRows * p_.value_dim},
                        false);
     if (p_.dropout.p > 0.0) {
       // forward: P = 2^(S - m) / l, lse = m + log l; so now P = 2^(S - lse).
@@ -301,11 +325,15 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
   // and dV (5 Bc D floats) stay in L2. Measured on Zen 3 (B=1, H=8, 2 threads,
   // medians of 5 to 7 alternated runs): Bc = 128 against 64, D=64 L=4096 135
   // against 128 GFLOP/s, D=128 L=2048 130 against 122 (96: 124); Bc = 256 and
-  // Br = 32 or 128 within the noise of 128 and 64. Br = 64 holds the scores and dS
-  // of a pair (2 Br Bc floats) in 64 KiB.
+  // Br = 32 or 128 within the noise of 128 and 64.
+  // Br: a multiple of the tile product's 6 rows, so that S, dP and dQ run no
+  // smaller block and a query block is whole panels (pack_row_panels). Against 64
+  // (4 rows left over), with Q and dO in panels (2 threads, 7 to 11 alternated
+  // runs, GFLOP/s): D=128 L=4096 132.5 against 123.6, D=128 L=2048 causal 117.0
+  // against 115.6, D=64 L=2048 140.5 against 138.3; 66 and 72 between the two.
   const std::int64_t d = std::max<std::int64_t>({key_dim, value_dim, 1});
   const std::int64_t bc = std::clamp<std::int64_t>(kBackwardTileFloats / d / 16 * 16, 16, 128);
-  return {64, bc};
+  return {kBackwardQueryRows, bc};
 }
 
 std::int64_t fused_backward_key_chunks(std::int64_t batch, std::int64_t kv_heads, std::int64_t key_tiles) {
@@ -335,6 +363,8 @@ Plan make_plan(const SdpaBackwardParams& p) {
   plan.key_tiles = plan.mask_tiles + (p.keys - mask_keys + plan.bc - 1) / plan.bc;
   plan.chunks = fused_backward_key_chunks(p.batch, p.kv_heads, plan.key_tiles);
   plan.query_blocks = (p.queries + plan.br - 1) / plan.br;
+  plan.panels_q = row_panels_floats(plan.br, p.key_dim);
+  plan.panels_v = row_panels_floats(plan.br, p.value_dim);
   plan.q_scale = static_cast<float>(p.scale * kLog2e);
   plan.keep_scale = p.dropout.p < 1.0 ? static_cast<float>(1.0 / (1.0 - p.dropout.p)) : 0.0f;
   return plan;

@@ -26,7 +26,7 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
 // sum of the partials, and the bits, are the same for any number of threads.
 std::int64_t fused_backward_key_chunks(std::int64_t batch, std::int64_t kv_heads, std::int64_t key_tiles);
 
-// "AVX2 via Highway, Br=64, Bc=128, 2 key chunks".
+// "AVX2 via Highway, Br=60, Bc=128, 2 key chunks".
 std::string fused_backward_describe(const SdpaBackwardParams& p);
 
 // The same contract as sdpa_backward_reference for MaskFill::neg_inf and no bias

@@ -11,6 +11,10 @@
 
 namespace attn::detail {
 
+// Rows of c in the tile products' register block (tile_gemm_simd-inl.h), and so
+// in a panel of tile_packing.hpp's pack_row_panels.
+inline constexpr std::int64_t kTilePanelRows = 6;
+
 // Floats per vector of the target that runs (8 for AVX2); the padding unit.
 std::int64_t fused_lanes();
 // The name of the Highway target that runs, such as "AVX2".
