@@ -25,7 +25,6 @@ namespace attn::detail {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr double kLog2e = 1.4426950408889634074;  // scores in units of log2 e: e^s = 2^(s log2 e)
 constexpr double kLn2 = 0.69314718055994530942;
 // The rows of K^T one cache line longer than the scores' rows: with Bc = 128
 // (512 bytes) or 64 a chunk of two vectors down all Dk rows of K^T would sit in 8
@@ -40,8 +39,6 @@ constexpr std::int64_t kRowAlign = 4;       // Br a multiple of the micro-kernel
 // Query blocks per task at most: they share each packed K^T tile, so that the
 // packing is paid once per four blocks. See blocks_per_task.
 constexpr std::int64_t kBlocksPerTask = 4;
-
-std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
 // The scratch of one worker, each buffer starting on a cache line. A task's rows
 // are up to kBlocksPerTask query blocks of Br rows; S holds one block at a time.

@@ -30,7 +30,6 @@ namespace attn::detail {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr double kLog2e = 1.4426950408889634074;  // scores in units of log2 e, as in the forward
 // Every packed tile's rows a cache line longer than their padded width, as K^T's
 // in the forward (attention_fused.cpp, kKeyRowSkew): the products read a chunk of
 // two vectors down all rows of their b operand, and rows a multiple of 512 bytes
@@ -42,8 +41,6 @@ constexpr std::int64_t kTargetTasks = 16;
 constexpr std::int64_t kBackwardTileFloats = 128 * 128;
 // Br: 10 panels of the tile product's rows (fused_backward_tiles).
 constexpr std::int64_t kBackwardQueryRows = 10 * kTilePanelRows;
-
-std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
 // The sizes every task shares.
 struct Plan {

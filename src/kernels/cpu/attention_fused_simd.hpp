@@ -15,6 +15,13 @@ namespace attn::detail {
 // in a panel of tile_packing.hpp's pack_row_panels.
 inline constexpr std::int64_t kTilePanelRows = 6;
 
+// Scores are kept in units of log2 e (e^s = 2^(s log2 e)), so that the softmax's
+// exp is a 2^x; the backward recomputes the forward's scores in the same units.
+inline constexpr double kLog2e = 1.4426950408889634074;
+
+// x rounded up to a multiple of m: a row's width padded to whole vectors.
+inline std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
 // Floats per vector of the target that runs (8 for AVX2); the padding unit.
 std::int64_t fused_lanes();
 // The name of the Highway target that runs, such as "AVX2".
