@@ -32,9 +32,9 @@ std::int64_t LaneCount() { return static_cast<std::int64_t>(hn::Lanes(Df())); }
 const char* RunningTargetName() { return hwy::TargetName(HWY_TARGET); }
 
 // s = q kt: q's rows broadcast, kt's loaded.
-void Scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
-            std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
-  TileMulAdd<TileInit::zero>({q, ldq, 1, kt, ld_kt, s, ld_s, nullptr}, rows, depth, ld_s);
+void Scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s, std::int64_t rows,
+            std::int64_t depth, std::int64_t width, std::int64_t ld_s) {
+  TileMulAdd<TileInit::zero>({q, ldq, 1, kt, ld_kt, s, ld_s, nullptr}, rows, depth, width);
 }
 
 // kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
@@ -95,8 +95,8 @@ void PackTransposed(const float* HWY_RESTRICT k, std::int64_t row_stride, std::i
 // chains), then alpha and l for all rows at once, in vectors. One row at a time,
 // each with a horizontal max, a horizontal sum and a scalar exp2 in one chain,
 // took a fifth of the kernel's time at D = 64.
-void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l, float* alpha,
-                 float* row_sum) {
+void SoftmaxStep(float* s, std::int64_t rows, std::int64_t width, std::int64_t ld_s, float* m, float* l,
+                 float* alpha, float* row_sum) {
   const Df d;
   const std::int64_t N = LaneCount();
   float* m_new = alpha;  // alpha holds the new maxima until pass 3
@@ -104,24 +104,24 @@ void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float
     const float* row = s + r * ld_s;
     Vf a0 = hn::Set(d, kNegInf), a1 = a0;
     std::int64_t c = 0;
-    for (; c + 2 * N <= ld_s; c += 2 * N) {
+    for (; c + 2 * N <= width; c += 2 * N) {
       a0 = hn::Max(a0, hn::LoadU(d, row + c));
       a1 = hn::Max(a1, hn::LoadU(d, row + c + N));
     }
-    for (; c < ld_s; c += N) a0 = hn::Max(a0, hn::LoadU(d, row + c));
+    for (; c < width; c += N) a0 = hn::Max(a0, hn::LoadU(d, row + c));
     m_new[r] = std::max(m[r], hn::GetLane(hn::MaxOfLanes(d, hn::Max(a0, a1))));
   }
   for (std::int64_t r = 0; r < rows; ++r) {
     float* row = s + r * ld_s;
     const Vf vm = hn::Set(d, m_new[r]);
     if (!(m_new[r] > kNegInf && m_new[r] < std::numeric_limits<float>::infinity())) {
-      for (std::int64_t c = 0; c < ld_s; c += N) hn::StoreU(hn::Zero(d), d, row + c);
+      for (std::int64_t c = 0; c < width; c += N) hn::StoreU(hn::Zero(d), d, row + c);
       row_sum[r] = 0.0f;
       continue;
     }
     Vf sum0 = hn::Zero(d), sum1 = sum0;
     std::int64_t c = 0;
-    for (; c + 2 * N <= ld_s; c += 2 * N) {
+    for (; c + 2 * N <= width; c += 2 * N) {
       const Vf e0 = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c), vm));
       const Vf e1 = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c + N), vm));
       hn::StoreU(e0, d, row + c);
@@ -129,7 +129,7 @@ void SoftmaxStep(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float
       sum0 = hn::Add(sum0, e0);
       sum1 = hn::Add(sum1, e1);
     }
-    for (; c < ld_s; c += N) {
+    for (; c < width; c += N) {
       const Vf e = Exp2NonPositive(d, hn::Sub(hn::LoadU(d, row + c), vm));
       hn::StoreU(e, d, row + c);
       sum0 = hn::Add(sum0, e);
@@ -183,9 +183,9 @@ HWY_EXPORT(Pv);
 std::int64_t fused_lanes() { return HWY_DYNAMIC_DISPATCH(LaneCount)(); }
 const char* fused_target_name() { return HWY_DYNAMIC_DISPATCH(RunningTargetName)(); }
 
-void fused_scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
-                  std::int64_t rows, std::int64_t depth, std::int64_t ld_s) {
-  HWY_DYNAMIC_DISPATCH(Scores)(q, ldq, kt, ld_kt, s, rows, depth, ld_s);
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s, std::int64_t rows,
+                  std::int64_t depth, std::int64_t width, std::int64_t ld_s) {
+  HWY_DYNAMIC_DISPATCH(Scores)(q, ldq, kt, ld_kt, s, rows, depth, width, ld_s);
 }
 
 void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t cols,
@@ -193,9 +193,9 @@ void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t
   HWY_DYNAMIC_DISPATCH(PackTransposed)(k, row_stride, cols, depth, kt, ld);
 }
 
-void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
-                        float* alpha, float* row_sum) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxStep)(s, rows, ld_s, m, l, alpha, row_sum);
+void fused_softmax_step(float* s, std::int64_t rows, std::int64_t width, std::int64_t ld_s, float* m,
+                        float* l, float* alpha, float* row_sum) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxStep)(s, rows, width, ld_s, m, l, alpha, row_sum);
 }
 
 void fused_pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o,

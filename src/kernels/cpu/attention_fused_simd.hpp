@@ -27,10 +27,11 @@ std::int64_t fused_lanes();
 // The name of the Highway target that runs, such as "AVX2".
 const char* fused_target_name();
 
-// s = q kt: q (rows, depth) with row stride ldq, kt (depth, ld_s) with row stride
-// ld_kt >= ld_s, s (rows, ld_s).
-void fused_scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s,
-                  std::int64_t rows, std::int64_t depth, std::int64_t ld_s);
+// The first `width` columns of s = q kt (width a multiple of the lanes, at most
+// ld_s): q (rows, depth) with row stride ldq, kt (depth, >= width) with row stride
+// ld_kt, s with row stride ld_s.
+void fused_scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s, std::int64_t rows,
+                  std::int64_t depth, std::int64_t width, std::int64_t ld_s);
 
 // kt (depth, ld) = the transpose of k (cols, depth), whose rows are row_stride apart
 // and whose elements are contiguous; columns [cols, ld) of kt are zeroed.
@@ -42,9 +43,10 @@ void fused_pack_transposed(const float* k, std::int64_t row_stride, std::int64_t
 // s[r, :] = 2^(s[r, :] - m_new); alpha[r] = 2^(m[r] - m_new); l[r] = l[r] alpha[r] +
 // sum_j s[r, j]; m[r] = m_new. A row with nothing allowed so far (m_new = -inf)
 // keeps m, l and gets zeros and alpha = 1; a row whose max is +inf or NaN gets
-// l = NaN, as 0/0 gives in the reference. s (rows, ld_s); row_sum is scratch (rows).
-void fused_softmax_step(float* s, std::int64_t rows, std::int64_t ld_s, float* m, float* l,
-                        float* alpha, float* row_sum);
+// l = NaN, as 0/0 gives in the reference. j runs over the first `width` columns of
+// s (a multiple of the lanes), whose rows are ld_s apart; row_sum is scratch (rows).
+void fused_softmax_step(float* s, std::int64_t rows, std::int64_t width, std::int64_t ld_s, float* m,
+                        float* l, float* alpha, float* row_sum);
 
 // o[r, :] = o[r, :] alpha[r] + p[r, :cols] v: p (rows, ld_p), v (cols, ld_o) with
 // rows ld_v apart (ld_o floats read from each), o (rows, ld_o).
