@@ -254,7 +254,7 @@ TEST(FusedBackwardTiles, FromHeadDims) {
   EXPECT_EQ(fused_backward_tiles(0, 0).key_cols, 128) << "empty head dims";
   for (Index d : {1, 7, 64, 100, 128, 200, 512}) {
     const attn::detail::FusedBackwardTiles t = fused_backward_tiles(d, d);
-    EXPECT_EQ(t.query_rows, 60);
+    EXPECT_EQ(t.query_rows, 120);
     EXPECT_EQ(t.query_rows % attn::detail::kTilePanelRows, 0) << "whole row panels";
     EXPECT_EQ(t.key_cols % 16, 0) << d;
     if (t.key_cols > 16) {
@@ -286,7 +286,7 @@ TEST(FusedBackwardDispatch, ReasonsNameTheKernelAndWhyTheReferenceRan) {
   const AttentionGrads automatic = backward(o, {});
   EXPECT_EQ(automatic.kernel, Kernel::fused);
   EXPECT_THAT(automatic.kernel_reason,
-              attn::test::HasSubstrs({"automatic", "fused CPU backward", attn::detail::fused_target_name(), "Br=60",
+              attn::test::HasSubstrs({"automatic", "fused CPU backward", attn::detail::fused_target_name(), "Br=120",
                                       "Bc=128", "key chunk"}));
   EXPECT_THAT(backward(o, {.kernel = Kernel::fused}).kernel_reason, ::testing::HasSubstr("requested"));
   EXPECT_EQ(backward(o, {.kernel = Kernel::reference}).kernel_reason, "requested");
