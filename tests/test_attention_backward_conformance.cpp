@@ -214,11 +214,11 @@ std::vector<float> flat_grads(const AttentionGrads& g) {
 
 TEST(AttentionBackwardDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
   Rng rng(32);
-  // 2 key/value heads of 5 key tiles of 128: 5 chunks each, so that 10 tasks add
-  // their partial dQ; 2 query heads per key/value head.
-  const Tensor q = Tensor::randn({1, 4, 560, 64}, rng), k = Tensor::randn({1, 2, 600, 64}, rng),
-               v = Tensor::randn({1, 2, 600, 64}, rng), dout = Tensor::randn({1, 4, 560, 64}, rng);
-  ASSERT_EQ(attn::detail::fused_backward_tiles(64, 64).key_cols, 128);
+  // 2 key/value heads of 5 key tiles of 128 (D = 128): 5 chunks each, so that 10
+  // tasks add their partial dQ; 2 query heads per key/value head.
+  const Tensor q = Tensor::randn({1, 4, 560, 128}, rng), k = Tensor::randn({1, 2, 600, 128}, rng),
+               v = Tensor::randn({1, 2, 600, 128}, rng), dout = Tensor::randn({1, 4, 560, 128}, rng);
+  ASSERT_EQ(attn::detail::fused_backward_tiles(128, 128).key_cols, 128);
   ASSERT_EQ(attn::detail::fused_backward_key_chunks(1, 2, 5), 5);
   const Mask masks[] = {
       Mask::causal(Align::bottom_right) & Mask::bias(attn::test::random_bias({560, 600}, 0.05, rng)),
@@ -247,11 +247,12 @@ TEST(AttentionBackwardDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
 
 TEST(FusedBackwardTiles, FromHeadDims) {
   using attn::detail::fused_backward_tiles;
-  EXPECT_EQ(fused_backward_tiles(64, 64).key_cols, 128) << "capped at 128";
+  EXPECT_EQ(fused_backward_tiles(64, 64).key_cols, 256);
+  EXPECT_EQ(fused_backward_tiles(32, 32).key_cols, 256) << "capped at 256";
   EXPECT_EQ(fused_backward_tiles(128, 128).key_cols, 128);
   EXPECT_EQ(fused_backward_tiles(128, 256).key_cols, 64) << "the wider of Dk and Dv decides";
   EXPECT_EQ(fused_backward_tiles(4096, 4096).key_cols, 16) << "at least 16";
-  EXPECT_EQ(fused_backward_tiles(0, 0).key_cols, 128) << "empty head dims";
+  EXPECT_EQ(fused_backward_tiles(0, 0).key_cols, 256) << "empty head dims";
   for (Index d : {1, 7, 64, 100, 128, 200, 512}) {
     const attn::detail::FusedBackwardTiles t = fused_backward_tiles(d, d);
     EXPECT_EQ(t.query_rows, 120);
@@ -287,7 +288,7 @@ TEST(FusedBackwardDispatch, ReasonsNameTheKernelAndWhyTheReferenceRan) {
   EXPECT_EQ(automatic.kernel, Kernel::fused);
   EXPECT_THAT(automatic.kernel_reason,
               attn::test::HasSubstrs({"automatic", "fused CPU backward", attn::detail::fused_target_name(), "Br=120",
-                                      "Bc=128", "key chunk"}));
+                                      "Bc=256", "key chunk"}));
   EXPECT_THAT(backward(o, {.kernel = Kernel::fused}).kernel_reason, ::testing::HasSubstr("requested"));
   EXPECT_EQ(backward(o, {.kernel = Kernel::reference}).kernel_reason, "requested");
 

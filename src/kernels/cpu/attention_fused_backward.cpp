@@ -37,8 +37,9 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr std::int64_t kRowSkew = kCacheLineFloats;
 // Tasks the key chunks aim at: 8 per thread on two threads, 2 per thread on 8.
 constexpr std::int64_t kTargetTasks = 16;
-// Bc D at most: 128 keys of D = 128.
+// Bc D at most: 128 keys of D = 128, 256 of D = 64.
 constexpr std::int64_t kBackwardTileFloats = 128 * 128;
+constexpr std::int64_t kBackwardKeyColsCap = 256;
 // Br: 20 panels of the tile product's rows (fused_backward_tiles).
 constexpr std::int64_t kBackwardQueryRows = 20 * kTilePanelRows;
 // Rows of a part of a pair that the mask cuts through (KeyChunkTask::edge_pair):
@@ -350,8 +351,11 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
   // serves Bc keys, so the larger the better while a key tile's K^T, V^T, K, dK
   // and dV (5 Bc D floats) stay in L2. Measured on Zen 3 (B=1, H=8, 2 threads,
   // medians of 5 to 7 alternated runs): Bc = 128 against 64, D=64 L=4096 135
-  // against 128 GFLOP/s, D=128 L=2048 130 against 122 (96: 124); Bc = 256 and
-  // Br = 32 or 128 within the noise of 128 and 64.
+  // against 128 GFLOP/s, D=128 L=2048 130 against 122 (96: 124). With Br = 120
+  // and the edge parts, Bc = 256 against 128 at D = 64 (3 to 11 alternated runs):
+  // L=2048 140.1 against 132.3, L=8192 145.7 against 137.7, causal L=2048 127.8
+  // against 121.3 and L=4096 136.8 against 131.9 (192 between); on one thread the
+  // same. Each pass over the queries then serves twice the keys.
   // Br: a multiple of the tile product's 6 rows, so that S, dP and dQ run no
   // smaller block and a query block is whole panels (pack_row_panels). Against 64
   // (4 rows left over), with Q and dO in panels (2 threads, 7 to 11 alternated
@@ -363,7 +367,7 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
   // L=4096 120.8 against 117.6; 180 within the noise of 120, 240 slower. dV and dK
   // load and store their tile's accumulators once per query block, Br deep.
   const std::int64_t d = std::max<std::int64_t>({key_dim, value_dim, 1});
-  const std::int64_t bc = std::clamp<std::int64_t>(kBackwardTileFloats / d / 16 * 16, 16, 128);
+  const std::int64_t bc = std::clamp<std::int64_t>(kBackwardTileFloats / d / 16 * 16, 16, kBackwardKeyColsCap);
   return {kBackwardQueryRows, bc};
 }
 
