@@ -206,7 +206,8 @@ TEST(FusedTiles, BlocksPerTaskLeaveEveryWorkerEightTasks) {
 TEST(FusedTiles, FromHeadDimsAndCaches) {
   using attn::detail::fused_tiles;
   // The measured shapes: Zen 3's 32 KiB L1d and 512 KiB L2.
-  EXPECT_EQ(fused_tiles(64, 64).query_rows, 60);
+  EXPECT_EQ(fused_tiles(64, 64).query_rows, 120);
+  EXPECT_EQ(fused_tiles(128, 128).query_rows, 120);
   EXPECT_EQ(fused_tiles(64, 64).key_cols, 128);
   EXPECT_EQ(fused_tiles(128, 128).key_cols, 64);
   EXPECT_EQ(fused_tiles(128, 64).key_cols, 64) << "the wider of Dk and Dv decides";
@@ -220,7 +221,7 @@ TEST(FusedTiles, FromHeadDimsAndCaches) {
       EXPECT_EQ(t.key_cols % 16, 0) << d;
       EXPECT_EQ(t.query_rows % attn::detail::kTilePanelRows, 0) << "whole row panels, d=" << d;
       EXPECT_GE(t.query_rows, 6);
-      EXPECT_LE(t.query_rows, 60);
+      EXPECT_LE(t.query_rows, 120);
       if (t.key_cols > 16) {
         EXPECT_LE(t.key_cols * d * 4, l1) << "the K^T tile fits in L1, d=" << d;
       }
@@ -234,7 +235,7 @@ TEST(FusedDispatch, ReasonsNameTheKernelTargetAndTiles) {
   const AttentionResult r = attn::scaled_dot_product_attention(x, x, x);
   EXPECT_EQ(r.kernel, Kernel::fused);
   EXPECT_THAT(r.kernel_reason, attn::test::HasSubstrs({"automatic", "fused", attn::detail::fused_target_name(),
-                                                       "Highway", "Br=60", "Bc=128"}));
+                                                       "Highway", "Br=120", "Bc=128"}));
   SdpaOptions o;
   o.kernel = Kernel::fused;
   EXPECT_THAT(attn::scaled_dot_product_attention(x, x, x, o).kernel_reason, ::testing::HasSubstr("requested"));

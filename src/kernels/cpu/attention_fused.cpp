@@ -33,9 +33,15 @@ constexpr double kLn2 = 0.69314718055994530942;
 // against 59.0 GFLOP/s, D=128 63.3 both.
 constexpr std::int64_t kKeyRowSkew = kCacheLineFloats;
 constexpr std::int64_t kTileCap = 256;      // Bc at most: the softmax step's row stays in L1
-constexpr std::int64_t kQueryRowCap = 60;   // Br at most: see fused_tiles
+constexpr std::int64_t kQueryRowCap = 120;  // Br at most: see fused_tiles
 constexpr std::int64_t kTileAlign = 16;     // Bc a multiple of two AVX-512 vectors
 constexpr std::int64_t kRowAlign = kTilePanelRows;  // Br: whole row panels, see fused_tiles
+// Rows of a part of a tile that the mask cuts through (BlockTask::edge_tile): 3
+// panels. Measured (B=1, H=8, L=2048, causal, 2 threads, Br = 120, medians of 11
+// to 15 alternated runs, GFLOP/s): D=128 118.3 against 113.1 for 30 rows and
+// 122.7 for whole blocks (126.4 for 30 in that run), D=64 129.4 (30) against 122.2
+// for whole blocks; 12 within the noise of 18.
+constexpr std::int64_t kEdgeRows = 3 * kTilePanelRows;
 // Query blocks per task at most: they share each packed K^T tile, so that the
 // packing is paid once per four blocks. See blocks_per_task.
 constexpr std::int64_t kBlocksPerTask = 4;
@@ -169,18 +175,23 @@ class BlockTask {
     pack_transposed(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride, cols, p_.key_dim, w_.kt, plan_.ld_kt);
   }
 
-  // S (q.rows, width) of keys [j0, j0 + cols) for block q, from the packed K^T,
-  // width = cols rounded up to the lanes: scores where allowed (plus bias), -inf
-  // elsewhere and in the padding. Returns the width.
-  std::int64_t scores(const QueryBlock& q, std::int64_t j0, std::int64_t cols) {
+  // Whether every row of block q sees every key of [j0, j0 + cols), with no dense
+  // or bias term: its tile needs no masking.
+  bool inside(const QueryBlock& q, std::int64_t j0, std::int64_t cols) const {
+    return j0 >= mask_.keys || (!elementwise_ && q.keys.covers(j0, cols));  // appended keys are all allowed
+  }
+
+  // S (rows, width) of the task's rows [r0, r0 + rows) against keys [j0, j0 + cols),
+  // from the packed K^T, width = cols rounded up to the lanes: scores where allowed
+  // (plus bias), -inf elsewhere and in the padding; no masking when inside. Returns
+  // the width.
+  std::int64_t scores(std::int64_t r0, std::int64_t rows, std::int64_t j0, std::int64_t cols, bool inside) {
     const std::int64_t ld_s = plan_.ld_s, width = round_up(cols, plan_.lanes);
-    const bool appended = j0 >= mask_.keys;  // tiles of appended keys are all allowed
-    const bool inside = appended || (!elementwise_ && q.keys.covers(j0, cols));
-    fused_scores(w_.q + q.r0 * p_.key_dim, p_.key_dim, w_.kt, plan_.ld_kt, w_.s, q.rows, p_.key_dim, width, ld_s);
-    for (std::int64_t r = 0; r < q.rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + r * ld_s + width, kNegInf);
-    if (inside) return width;  // the fast path: no entry of the tile is masked
-    mask_score_tile(mask_, {b_, h_, i0_ + q.r0, q.rows, j0, cols, &w_.keys[static_cast<std::size_t>(q.r0)],
-                            w_.s, ld_s, kLog2e});
+    fused_scores(w_.q + r0 * p_.key_dim, p_.key_dim, w_.kt, plan_.ld_kt, w_.s, rows, p_.key_dim, width, ld_s);
+    for (std::int64_t r = 0; r < rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + r * ld_s + width, kNegInf);
+    if (inside) return width;
+    mask_score_tile(mask_, {b_, h_, i0_ + r0, rows, j0, cols, &w_.keys[static_cast<std::size_t>(r0)], w_.s, ld_s,
+                            kLog2e});
     return width;
   }
 
@@ -240,22 +251,48 @@ class BlockTask {
     for (std::int64_t g = 0; g < blocks_; ++g) {
       const QueryBlock& q = blocks_at_[static_cast<std::size_t>(g)];
       if (!touches(q, j0, cols)) continue;
-      // The tile's columns past the block's last visible key are masked in every
-      // row: they add nothing to m, l or O, so the block stops before them. On a
-      // causal mask's diagonal that is half a tile.
-      const std::int64_t span = j0 >= mask_.keys ? cols : std::min(cols, q.keys.last - j0);
-      const std::int64_t width = scores(q, j0, span);
-      float* m = w_.m + q.r0;
-      float* l = w_.l + q.r0;
-      float* alpha = w_.alpha + q.r0;
-      fused_softmax_step(w_.s, q.rows, width, plan_.ld_s, m, l, alpha, w_.sum + q.r0);
-      // Dropout after the sum: the denominator is the undropped softmax's.
-      if (p_.dropout.p > 0.0)
-        for (std::int64_t r = 0; r < q.rows; ++r)
-          for (std::int64_t c = 0; c < span; ++c)
-            w_.s[r * plan_.ld_s + c] *= kept(q.r0 + r, j0 + c) ? plan_.keep_scale : 0.0f;
-      fused_pv(w_.s, plan_.ld_s, v, ld_v, w_.o + q.r0 * plan_.ld_o, alpha, q.rows, span, plan_.ld_o);
+      if (inside(q, j0, cols)) {
+        rows_tile(q.r0, q.rows, j0, cols, v, ld_v, true);
+      } else {
+        edge_tile(q, j0, cols, v, ld_v);
+      }
     }
+  }
+
+  // A tile that the mask cuts through for block q, in parts of kEdgeRows rows.
+  // Each part runs from the first panel with a row that sees a key of the tile to
+  // the last such row, and stops at its rows' last visible key: what lies past
+  // them is masked in every row, adding nothing to m, l or O. On a causal mask's
+  // diagonal that skips most of the tile's masked triangle.
+  void edge_tile(const QueryBlock& q, std::int64_t j0, std::int64_t cols, const float* v, std::int64_t ld_v) {
+    const KeyRange* ranges = &w_.keys[static_cast<std::size_t>(q.r0)];
+    const auto sees = [&](std::int64_t r) {
+      return ranges[r].lo < ranges[r].hi && ranges[r].lo < j0 + cols && j0 < ranges[r].hi;
+    };
+    for (std::int64_t r0 = 0; r0 < q.rows; r0 += kEdgeRows) {
+      std::int64_t lo = r0, hi = std::min(q.rows, r0 + kEdgeRows);
+      while (lo < hi && !sees(lo)) ++lo;
+      while (hi > lo && !sees(hi - 1)) --hi;
+      if (lo == hi) continue;
+      std::int64_t last = j0;
+      for (std::int64_t r = lo; r < hi; ++r) last = std::max(last, ranges[r].hi);
+      lo = lo / kTilePanelRows * kTilePanelRows;
+      rows_tile(q.r0 + lo, hi - lo, j0, std::min(cols, last - j0), v, ld_v, false);
+    }
+  }
+
+  // The task's rows [r0, r0 + rows) against keys [j0, j0 + cols): S, the online
+  // softmax step, O = O alpha + P V.
+  void rows_tile(std::int64_t r0, std::int64_t rows, std::int64_t j0, std::int64_t cols, const float* v,
+                 std::int64_t ld_v, bool inside) {
+    const std::int64_t width = scores(r0, rows, j0, cols, inside);
+    fused_softmax_step(w_.s, rows, width, plan_.ld_s, w_.m + r0, w_.l + r0, w_.alpha + r0, w_.sum + r0);
+    // Dropout after the sum: the denominator is the undropped softmax's.
+    if (p_.dropout.p > 0.0)
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c)
+          w_.s[r * plan_.ld_s + c] *= kept(r0 + r, j0 + c) ? plan_.keep_scale : 0.0f;
+    fused_pv(w_.s, plan_.ld_s, v, ld_v, w_.o + r0 * plan_.ld_o, w_.alpha + r0, rows, cols, plan_.ld_o);
   }
 
   // out = O / l, lse = (m + log2 l) ln 2; a row with nothing allowed (l = 0) is
@@ -282,7 +319,7 @@ class BlockTask {
       for (std::int64_t g = 0; g < blocks_; ++g) {
         const QueryBlock& q = blocks_at_[static_cast<std::size_t>(g)];
         if (!touches(q, j0, cols)) continue;
-        scores(q, j0, cols);
+        scores(q.r0, q.rows, j0, cols, inside(q, j0, cols));
         for (std::int64_t r = 0; r < q.rows; ++r) {
           const std::int64_t row = q.r0 + r;
           const float lse2 = w_.alpha[row];
@@ -323,15 +360,14 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   std::int64_t bc = l1_bytes / (f * std::max(dk, dv)) / kTileAlign * kTileAlign;
   bc = std::clamp(bc, kTileAlign, kTileCap);
   // Br: what a task keeps, Q (Br, Dk), O (Br, Dv), S (Br, Bc), with the K^T and V
-  // tiles, fits in half of L2. At most 64 rows: small enough that a causal mask's
-  // diagonal tiles (the masked ones) are few, and that L = 512 gives each head 8
-  // tasks to share among the threads. Measured on Zen 3 (B=1, H=8, L=2048, D=64
-  // and 128, 1 and 2 threads): Br = 128 was no faster than 64 (55-60 GFLOP/s per
-  // thread both), and the scores' micro-kernel runs at ~85% of FMA peak with
-  // K^T in L1. A multiple of the tile product's 6-row block, so that no smaller
-  // block runs: 60 against 64 (10 blocks and one of 4 rows), with the diagonal's
-  // stop at the last visible key, 2 threads, medians of 15 alternated runs:
-  // D=128 L=2048 145.1 against 139.7 GFLOP/s, causal 131.6 against 128.0.
+  // tiles, fits in half of L2, up to 120 rows: each column chunk of K^T or V in L1
+  // then serves that many rows. Measured on Zen 3 (B=1, H=8, 2 threads, medians of
+  // 5 to 15 alternated runs, GFLOP/s): 120 against 60, D=64 L=2048 126.4 against
+  // 119.3, L=4096 130.7 against 123.3 (1 thread 67.9 against 64.8), D=128 L=2048
+  // 127.0 against 121.7; 180 and 240 no faster. The tiles a causal mask cuts
+  // through run in parts (edge_tile), so larger blocks cost it little. A multiple
+  // of the tile product's 6-row block, so that no smaller block runs: 60 against 64
+  // (10 blocks and one of 4 rows), D=128 L=2048 145.1 against 139.7.
   const std::int64_t room = l2_bytes / 2 / f - bc * (dk + dv);
   std::int64_t br = room > 0 ? room / (dk + dv + bc) / kRowAlign * kRowAlign : 0;
   br = std::clamp(br, kRowAlign, kQueryRowCap);

@@ -32,7 +32,7 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
 // every worker gets at least 8 tasks. Any grouping gives the same bits.
 std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers);
 
-// "AVX2, Br=60, Bc=128": the Highway target that runs and the tiles for p.
+// "AVX2, Br=120, Bc=128": the Highway target that runs and the tiles for p.
 std::string fused_describe(const SdpaParams& p);
 
 // The same contract as sdpa_reference, MaskFill::neg_inf only.

@@ -145,11 +145,22 @@ void SoftmaxStep(float* s, std::int64_t rows, std::int64_t width, std::int64_t l
     hn::StoreU(mn, d, m + r);
     hn::StoreU(a, d, alpha + r);
   }
-  for (; r < rows; ++r) {
-    const float a = std::exp2(m[r] - m_new[r]);
-    l[r] = l[r] * a + row_sum[r];
-    m[r] = m_new[r];
-    alpha[r] = a;
+  if (r < rows) {
+    // The last rows through the same lanes, so that a row's alpha is the same 2^x
+    // wherever it sits in the rows of a step.
+    constexpr std::size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
+    HWY_ALIGN float mn[kMaxLanes] = {}, mo[kMaxLanes] = {}, lo[kMaxLanes] = {}, sum[kMaxLanes] = {};
+    const auto n = static_cast<std::size_t>(rows - r);
+    std::copy_n(m_new + r, n, mn);
+    std::copy_n(m + r, n, mo);
+    std::copy_n(l + r, n, lo);
+    std::copy_n(row_sum + r, n, sum);
+    const Vf a = Exp2NonPositive(d, hn::Sub(hn::Load(d, mo), hn::Load(d, mn)));
+    hn::Store(hn::MulAdd(hn::Load(d, lo), a, hn::Load(d, sum)), d, lo);
+    hn::Store(a, d, sum);
+    std::copy_n(lo, n, l + r);
+    std::copy_n(mn, n, m + r);
+    std::copy_n(sum, n, alpha + r);
   }
   // Rows with nothing allowed yet keep l (and get alpha = 1: exp(-inf - -inf) is
   // NaN); a row whose max is +inf or NaN is NaN in the reference (inf - inf), and
