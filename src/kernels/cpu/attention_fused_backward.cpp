@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "attn/threads.hpp"
@@ -77,6 +79,10 @@ struct Shared {
   std::vector<KeyRange> keys;      // (B, Lq): each row's structural range
   std::vector<BlockKeys> blocks;   // (B, query blocks)
   hwy::AlignedFreeUniquePtr<float[]> dq;  // (chunks, B, Hq, Lq, ld_k): the partial dQ of each chunk
+  // (chunks, B, Hq, Lq): whether a chunk wrote its partial dQ's row. A chunk writes
+  // only the rows that its tiles meet, the first time from zero: under a causal
+  // mask the later chunks meet none of the first rows.
+  std::unique_ptr<std::uint8_t[]> dq_written;
 };
 
 // The scratch of one worker, each buffer starting on a cache line.
@@ -143,9 +149,12 @@ Shared prepare(const SdpaBackwardParams& p, const Plan& plan) {
           block_keys(mask, b, i0, std::min(plan.br, p.queries - i0), &sh.keys[b * p.queries + i0]);
     }
 
-  // Zeroed by the tasks, each its own rows: in one thread here, with the first touch
-  // of fresh pages, it took 3% of the backward at L = 2048, D = 128.
+  // Not zeroed: each chunk's first product into a row starts it from zero. Zeroing
+  // the whole of it in the tasks took 4% of the backward at L = 2048, causal, 1
+  // thread (timed with the time-stamp counter), most of it in the first touch of
+  // fresh pages.
   sh.dq = hwy::AllocateAligned<float>(static_cast<std::size_t>(std::max<std::int64_t>(plan.chunks * rows * plan.ld_k, 1)));
+  sh.dq_written = std::make_unique<std::uint8_t[]>(static_cast<std::size_t>(plan.chunks * rows));
   return sh;
 }
 
@@ -162,13 +171,12 @@ class KeyChunkTask {
     tile_lo_ = chunk * plan.key_tiles / plan.chunks;
     tile_hi_ = (chunk + 1) * plan.key_tiles / plan.chunks;
     dq_ = sh.dq.get() + chunk * p.batch * p.q_heads * p.queries * plan.ld_k;
+    dq_written_ = sh.dq_written.get() + chunk * p.batch * p.q_heads * p.queries;
     elementwise_ = has_elementwise_terms(mask_);
   }
 
   void run() {
     pack_queries();
-    for (std::int64_t h = kvh_ * plan_.group; h < (kvh_ + 1) * plan_.group; ++h)
-      std::fill_n(dq_ + (b_ * p_.q_heads + h) * p_.queries * plan_.ld_k, p_.queries * plan_.ld_k, 0.0f);
     for (std::int64_t t = tile_lo_; t < tile_hi_; ++t) {
       // The mask's keys in tiles of Bc, then the appended keys in tiles of Bc.
       const bool appended = t >= plan_.mask_tiles;
@@ -228,7 +236,8 @@ class KeyChunkTask {
     pack_rows(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride, cols, p_.key_dim, 1.0f, w_.k, plan_.ld_k);
   }
 
-  // Q times scale log2 e and dO of every query of the group's heads, once per task:
+  // Q times scale log2 e and dO of the group's heads, once per task, for the query
+  // blocks that the task's tiles meet:
   // in rows padded with zeros, the b operands of dK += dS^T Q and dV += P^T dO, and
   // a query block at a time in row panels, the a operands of S = Q K^T and dP =
   // dO V^T. Packed per query block and key tile instead, they were read from L3 at
@@ -239,19 +248,28 @@ class KeyChunkTask {
       const std::int64_t h = kvh_ * plan_.group + g;
       const float* q = p_.q + p_.q_stride.at(b_, h, 0, 0);
       const float* dout = p_.grad.dout + p_.grad.dout_stride.at(b_, h, 0, 0);
-      pack_rows(q, p_.q_stride, p_.queries, p_.key_dim, plan_.q_scale, w_.q + g * p_.queries * plan_.ld_k,
-                plan_.ld_k);
-      pack_rows(dout, p_.grad.dout_stride, p_.queries, p_.value_dim, 1.0f, w_.dout + g * p_.queries * plan_.ld_v,
-                plan_.ld_v);
       for (std::int64_t qb = 0; qb < plan_.query_blocks; ++qb) {
+        if (!meets(qb)) continue;
         const std::int64_t i0 = qb * plan_.br, rows = std::min(plan_.br, p_.queries - i0);
         const std::int64_t block = g * plan_.query_blocks + qb;
+        pack_rows(q + i0 * p_.q_stride.i, p_.q_stride, rows, p_.key_dim, plan_.q_scale,
+                  w_.q + (g * p_.queries + i0) * plan_.ld_k, plan_.ld_k);
+        pack_rows(dout + i0 * p_.grad.dout_stride.i, p_.grad.dout_stride, rows, p_.value_dim, 1.0f,
+                  w_.dout + (g * p_.queries + i0) * plan_.ld_v, plan_.ld_v);
         pack_row_panels(q + i0 * p_.q_stride.i, p_.q_stride, rows, p_.key_dim, plan_.q_scale,
                         w_.q_panels + block * plan_.panels_q);
         pack_row_panels(dout + i0 * p_.grad.dout_stride.i, p_.grad.dout_stride, rows, p_.value_dim, 1.0f,
                         w_.dout_panels + block * plan_.panels_v);
       }
     }
+  }
+
+  // Whether a tile of the task meets query block qb: a key the mask lets one of its
+  // rows see, or an appended key.
+  bool meets(std::int64_t qb) const {
+    if (tile_hi_ > plan_.mask_tiles) return true;
+    const std::int64_t j0 = tile_lo_ * plan_.bc, j1 = std::min(tile_hi_ * plan_.bc, mask_.keys);
+    return sh_.blocks[b_ * plan_.query_blocks + qb].touches(j0, j1 - j0);
   }
 
   // Rows [i0, i0 + rows) of query block i0 / Br of head h (i0 a whole number of
@@ -302,8 +320,22 @@ class KeyChunkTask {
     fused_tile_product({w_.s, 1, ld_s, dout, plan_.ld_v, w_.dv, plan_.ld_v, cols, rows, plan_.width_v}, true);
     // forward: S = Q K^T; so now dQ += dS K and dK += dS^T Q.
     float* dq = dq_ + row0 * plan_.ld_k;
-    fused_tile_product({w_.dp, ld_s, 1, w_.k, plan_.ld_k, dq, plan_.ld_k, rows, cols, plan_.width_k}, true);
+    fused_tile_product({w_.dp, ld_s, 1, w_.k, plan_.ld_k, dq, plan_.ld_k, rows, cols, plan_.width_k},
+                       start_dq_rows(row0, rows));
     fused_tile_product({w_.dp, 1, ld_s, q, plan_.ld_k, w_.dk, plan_.ld_k, cols, rows, plan_.width_k}, true);
+  }
+
+  // Readies rows [row0, row0 + rows) of the chunk's partial dQ for a product into
+  // them: whether it adds to them (false: it starts them from zero). Rows written
+  // before and rows not are zeroed first, when both are among them.
+  bool start_dq_rows(std::int64_t row0, std::int64_t rows) {
+    std::uint8_t* written = dq_written_ + row0;
+    const std::int64_t count = std::count(written, written + rows, std::uint8_t{1});
+    if (count != 0 && count != rows)
+      for (std::int64_t r = 0; r < rows; ++r)
+        if (written[r] == 0) std::fill_n(dq_ + (row0 + r) * plan_.ld_k, plan_.ld_k, 0.0f);
+    std::fill_n(written, rows, std::uint8_t{1});
+    return count != 0;
   }
 
   // dK and dV of the tile's keys: this task is their one writer. dK is in units of
@@ -326,6 +358,7 @@ class KeyChunkTask {
   const MaskView& mask_;
   std::int64_t b_ = 0, kvh_ = 0, tile_lo_ = 0, tile_hi_ = 0;
   float* dq_ = nullptr;  // this chunk's partial dQ (B, Hq, Lq, ld_k)
+  std::uint8_t* dq_written_ = nullptr;  // (B, Hq, Lq): which of its rows it wrote
   bool elementwise_ = false;
 };
 
@@ -338,7 +371,8 @@ void sum_partials(const SdpaBackwardParams& p, const Plan& plan, const Shared& s
     float* dq = p.dq + r * p.key_dim;
     for (std::int64_t d = 0; d < p.key_dim; ++d) {
       float sum = 0.0f;
-      for (std::int64_t c = 0; c < plan.chunks; ++c) sum += sh.dq[(c * rows + r) * plan.ld_k + d];
+      for (std::int64_t c = 0; c < plan.chunks; ++c)
+        if (sh.dq_written[c * rows + r] != 0) sum += sh.dq[(c * rows + r) * plan.ld_k + d];
       dq[d] = scale * sum;
     }
   }
