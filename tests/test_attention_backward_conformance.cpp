@@ -264,6 +264,21 @@ TEST(FusedBackwardTiles, FromHeadDims) {
   }
 }
 
+TEST(FusedBackwardTiles, ChunksCutTheWorkEvenly) {
+  using attn::detail::fused_backward_chunk_bounds;
+  using Bounds = std::vector<std::int64_t>;
+  EXPECT_EQ(fused_backward_chunk_bounds({5, 5, 5, 5, 5, 5, 5, 5}, 2), (Bounds{0, 4, 8}));
+  EXPECT_EQ(fused_backward_chunk_bounds({5, 5, 5, 5, 5, 5, 5, 5}, 4), (Bounds{0, 2, 4, 6, 8}));
+  // Under a causal mask tile t is seen by the queries from t on: 16 - t blocks. Half
+  // the work (68 of 136) lies in the first 5 tiles (70).
+  Bounds causal;
+  for (std::int64_t t = 0; t < 16; ++t) causal.push_back(16 - t);
+  EXPECT_EQ(fused_backward_chunk_bounds(causal, 2), (Bounds{0, 5, 16}));
+  EXPECT_EQ(fused_backward_chunk_bounds({100, 0, 0, 0}, 4), (Bounds{0, 1, 2, 3, 4})) << "a tile per chunk at least";
+  EXPECT_EQ(fused_backward_chunk_bounds({0, 0, 0, 100}, 2), (Bounds{0, 3, 4}));
+  EXPECT_EQ(fused_backward_chunk_bounds({7}, 1), (Bounds{0, 1}));
+}
+
 TEST(FusedBackwardTiles, KeyChunksDependOnTheShapeOnly) {
   using attn::detail::fused_backward_key_chunks;
   EXPECT_EQ(fused_backward_key_chunks(1, 8, 32), 2) << "B=1, H=8: 16 tasks";

@@ -83,6 +83,7 @@ struct Shared {
   // only the rows that its tiles meet, the first time from zero: under a causal
   // mask the later chunks meet none of the first rows.
   std::unique_ptr<std::uint8_t[]> dq_written;
+  std::vector<std::int64_t> chunk_tiles;  // (chunks + 1): the first key tile of each chunk
 };
 
 // The scratch of one worker, each buffer starting on a cache line.
@@ -120,6 +121,31 @@ Scratch make_scratch(const SdpaBackwardParams& p, const Plan& plan) {
 // lse in units of log2 e, D = rowsum(dO o O) (in double, then rounded: Dv terms,
 // a small share of the work), and the structural ranges of the rows and blocks.
 // The rows of lse and D a head at a time, on the threads.
+// Each key tile's work: the (query, key) pairs that the mask's structure lets
+// through, over every batch, and one block of Br rows for its packing. Appended
+// keys are seen by every row.
+std::vector<std::int64_t> tile_work(const SdpaBackwardParams& p, const Plan& plan,
+                                    const std::vector<KeyRange>& ranges) {
+  const std::int64_t mask_keys = p.mask->keys;
+  std::vector<std::int64_t> seen(static_cast<std::size_t>(mask_keys + 1), 0);  // rows seeing each key, as steps
+  for (const KeyRange& r : ranges)
+    if (r.lo < r.hi) {
+      ++seen[static_cast<std::size_t>(r.lo)];
+      --seen[static_cast<std::size_t>(r.hi)];
+    }
+  std::vector<std::int64_t> work(static_cast<std::size_t>(plan.key_tiles), 0);
+  std::int64_t rows = 0;
+  for (std::int64_t j = 0; j < mask_keys; ++j) {
+    rows += seen[static_cast<std::size_t>(j)];
+    work[static_cast<std::size_t>(j / plan.bc)] += rows;
+  }
+  const std::int64_t all_rows = p.batch * p.queries;
+  for (std::int64_t j = mask_keys; j < p.keys; ++j)
+    work[static_cast<std::size_t>(plan.mask_tiles + (j - mask_keys) / plan.bc)] += all_rows;
+  for (std::int64_t& w : work) w += plan.bc * plan.br;
+  return work;
+}
+
 Shared prepare(const SdpaBackwardParams& p, const Plan& plan) {
   Shared sh;
   const std::int64_t rows = p.batch * p.q_heads * p.queries;
@@ -149,6 +175,8 @@ Shared prepare(const SdpaBackwardParams& p, const Plan& plan) {
           block_keys(mask, b, i0, std::min(plan.br, p.queries - i0), &sh.keys[b * p.queries + i0]);
     }
 
+  sh.chunk_tiles = fused_backward_chunk_bounds(tile_work(p, plan, sh.keys), plan.chunks);
+
   // Not zeroed: each chunk's first product into a row starts it from zero. Zeroing
   // the whole of it in the tasks took 4% of the backward at L = 2048, causal, 1
   // thread (timed with the time-stamp counter), most of it in the first touch of
@@ -168,8 +196,8 @@ class KeyChunkTask {
     const std::int64_t bkv = task / plan.chunks;
     b_ = bkv / p.kv_heads;
     kvh_ = bkv % p.kv_heads;
-    tile_lo_ = chunk * plan.key_tiles / plan.chunks;
-    tile_hi_ = (chunk + 1) * plan.key_tiles / plan.chunks;
+    tile_lo_ = sh.chunk_tiles[static_cast<std::size_t>(chunk)];
+    tile_hi_ = sh.chunk_tiles[static_cast<std::size_t>(chunk + 1)];
     dq_ = sh.dq.get() + chunk * p.batch * p.q_heads * p.queries * plan.ld_k;
     dq_written_ = sh.dq_written.get() + chunk * p.batch * p.q_heads * p.queries;
     elementwise_ = has_elementwise_terms(mask_);
@@ -408,6 +436,26 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
 std::int64_t fused_backward_key_chunks(std::int64_t batch, std::int64_t kv_heads, std::int64_t key_tiles) {
   const std::int64_t heads = std::max<std::int64_t>(batch * kv_heads, 1);
   return std::clamp<std::int64_t>((kTargetTasks + heads - 1) / heads, 1, std::max<std::int64_t>(key_tiles, 1));
+}
+
+std::vector<std::int64_t> fused_backward_chunk_bounds(const std::vector<std::int64_t>& tile_work,
+                                                      std::int64_t chunks) {
+  const auto tiles = static_cast<std::int64_t>(tile_work.size());
+  std::vector<std::int64_t> prefix(tile_work.size() + 1, 0);  // work of the tiles before each
+  for (std::size_t t = 0; t < tile_work.size(); ++t) prefix[t + 1] = prefix[t] + tile_work[t];
+  std::vector<std::int64_t> bounds(static_cast<std::size_t>(chunks + 1), 0);
+  bounds.back() = tiles;
+  for (std::int64_t c = 1; c < chunks; ++c) {
+    // The cut nearest to c / chunks of the work, leaving each chunk a tile.
+    const double target = static_cast<double>(prefix.back()) * static_cast<double>(c) / static_cast<double>(chunks);
+    auto t = static_cast<std::int64_t>(std::lower_bound(prefix.begin(), prefix.end(), target) - prefix.begin());
+    if (t > 0 && target - static_cast<double>(prefix[static_cast<std::size_t>(t - 1)]) <
+                     static_cast<double>(prefix[static_cast<std::size_t>(t)]) - target)
+      --t;
+    bounds[static_cast<std::size_t>(c)] =
+        std::clamp(t, bounds[static_cast<std::size_t>(c - 1)] + 1, tiles - (chunks - c));
+  }
+  return bounds;
 }
 
 namespace {

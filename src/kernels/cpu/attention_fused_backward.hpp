@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/params.hpp"
 
@@ -26,7 +27,14 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
 // sum of the partials, and the bits, are the same for any number of threads.
 std::int64_t fused_backward_key_chunks(std::int64_t batch, std::int64_t kv_heads, std::int64_t key_tiles);
 
-// "AVX2 via Highway, Br=60, Bc=128, 2 key chunks".
+// Where the key tiles are cut into `chunks` chunks of about equal work, from each
+// tile's work (tile_work.size() tiles, chunks <= tiles): chunks + 1 tile indices,
+// from 0 to the number of tiles, each chunk at least one tile. Under a causal mask
+// the first keys are seen by most queries, so the first chunks are shorter.
+std::vector<std::int64_t> fused_backward_chunk_bounds(const std::vector<std::int64_t>& tile_work,
+                                                      std::int64_t chunks);
+
+// "AVX2 via Highway, Br=120, Bc=128, 2 key chunks".
 std::string fused_backward_describe(const SdpaBackwardParams& p);
 
 // The same contract as sdpa_backward_reference for MaskFill::neg_inf and no bias
