@@ -38,9 +38,9 @@ constexpr std::int64_t kTileAlign = 16;     // Bc a multiple of two AVX-512 vect
 constexpr std::int64_t kRowAlign = kTilePanelRows;  // Br: whole row panels, see fused_tiles
 // Rows of a part of a tile that the mask cuts through (BlockTask::edge_tile): 3
 // panels. Measured (B=1, H=8, L=2048, causal, 2 threads, Br = 120, medians of 11
-// to 15 alternated runs, GFLOP/s): D=128 118.3 against 113.1 for 30 rows and
-// 122.7 for whole blocks (126.4 for 30 in that run), D=64 129.4 (30) against 122.2
-// for whole blocks; 12 within the noise of 18.
+// to 15 alternated runs, GFLOP/s): against whole blocks, parts of 30 rows gave
+// D=128 126.4 against 122.7 and D=64 129.4 against 122.2; in a later run, 18 rows
+// gave D=128 118.3 against 113.1 for 30, and 12 ran within the noise of 18.
 constexpr std::int64_t kEdgeRows = 3 * kTilePanelRows;
 // Query blocks per task at most: they share each packed K^T tile, so that the
 // packing is paid once per four blocks. See blocks_per_task.
@@ -259,26 +259,14 @@ class BlockTask {
     }
   }
 
-  // A tile that the mask cuts through for block q, in parts of kEdgeRows rows.
-  // Each part runs from the first panel with a row that sees a key of the tile to
-  // the last such row, and stops at its rows' last visible key: what lies past
-  // them is masked in every row, adding nothing to m, l or O. On a causal mask's
-  // diagonal that skips most of the tile's masked triangle.
+  // A tile that the mask cuts through for block q, in parts of kEdgeRows rows
+  // (for_each_part_seeing): under a causal mask that skips most of the diagonal
+  // tile's masked triangle, whose rows would add nothing to m, l or O.
   void edge_tile(const QueryBlock& q, std::int64_t j0, std::int64_t cols, const float* v, std::int64_t ld_v) {
-    const KeyRange* ranges = &w_.keys[static_cast<std::size_t>(q.r0)];
-    const auto sees = [&](std::int64_t r) {
-      return ranges[r].lo < ranges[r].hi && ranges[r].lo < j0 + cols && j0 < ranges[r].hi;
-    };
-    for (std::int64_t r0 = 0; r0 < q.rows; r0 += kEdgeRows) {
-      std::int64_t lo = r0, hi = std::min(q.rows, r0 + kEdgeRows);
-      while (lo < hi && !sees(lo)) ++lo;
-      while (hi > lo && !sees(hi - 1)) --hi;
-      if (lo == hi) continue;
-      std::int64_t last = j0;
-      for (std::int64_t r = lo; r < hi; ++r) last = std::max(last, ranges[r].hi);
-      lo = lo / kTilePanelRows * kTilePanelRows;
-      rows_tile(q.r0 + lo, hi - lo, j0, std::min(cols, last - j0), v, ld_v, false);
-    }
+    for_each_part_seeing(&w_.keys[static_cast<std::size_t>(q.r0)], q.rows, j0, cols, kEdgeRows, kTilePanelRows,
+                         [&](std::int64_t lo, std::int64_t hi, std::int64_t part_cols) {
+                           rows_tile(q.r0 + lo, hi - lo, j0, part_cols, v, ld_v, false);
+                         });
   }
 
   // The task's rows [r0, r0 + rows) against keys [j0, j0 + cols): S, the online

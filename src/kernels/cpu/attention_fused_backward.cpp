@@ -118,9 +118,6 @@ Scratch make_scratch(const SdpaBackwardParams& p, const Plan& plan) {
   return w;
 }
 
-// lse in units of log2 e, D = rowsum(dO o O) (in double, then rounded: Dv terms,
-// a small share of the work), and the structural ranges of the rows and blocks.
-// The rows of lse and D a head at a time, on the threads.
 // Each key tile's work: the (query, key) pairs that the mask's structure lets
 // through, over every batch, and one block of Br rows for its packing. Appended
 // keys are seen by every row.
@@ -146,6 +143,9 @@ std::vector<std::int64_t> tile_work(const SdpaBackwardParams& p, const Plan& pla
   return work;
 }
 
+// lse in units of log2 e, D = rowsum(dO o O) (in double, then rounded: Dv terms,
+// a small share of the work), and the structural ranges of the rows and blocks.
+// The rows of lse and D a head at a time, on the threads.
 Shared prepare(const SdpaBackwardParams& p, const Plan& plan) {
   Shared sh;
   const std::int64_t rows = p.batch * p.q_heads * p.queries;
@@ -236,26 +236,15 @@ class KeyChunkTask {
     write_tile(j0, cols);
   }
 
-  // A pair that the mask cuts through, in parts of kEdgeRows rows. Each part runs
-  // from the first panel with a row that sees a key of the tile to the last such
-  // row, and stops at its rows' last visible key: what lies past them is masked
-  // in every row (P and dS are 0, adding nothing to dV, dK or dQ). On the diagonal
-  // of a causal mask that skips most of the tile's masked triangle.
+  // A pair that the mask cuts through, in parts of kEdgeRows rows
+  // (for_each_part_seeing): under a causal mask that skips most of the diagonal
+  // tile's masked triangle, whose P and dS are 0 and add nothing to dV, dK or dQ.
+  // Parts start on a panel, where Q and dO's packing does.
   void edge_pair(std::int64_t h, std::int64_t i0, std::int64_t rows, std::int64_t j0, std::int64_t cols) {
-    const KeyRange* ranges = &sh_.keys[b_ * p_.queries + i0];
-    const auto sees = [&](std::int64_t r) {
-      return ranges[r].lo < ranges[r].hi && ranges[r].lo < j0 + cols && j0 < ranges[r].hi;
-    };
-    for (std::int64_t r0 = 0; r0 < rows; r0 += kEdgeRows) {
-      std::int64_t lo = r0, hi = std::min(rows, r0 + kEdgeRows);
-      while (lo < hi && !sees(lo)) ++lo;
-      while (hi > lo && !sees(hi - 1)) --hi;
-      if (lo == hi) continue;
-      std::int64_t last = j0;
-      for (std::int64_t r = lo; r < hi; ++r) last = std::max(last, ranges[r].hi);
-      lo = lo / kTilePanelRows * kTilePanelRows;
-      query_block(h, i0 + lo, hi - lo, j0, std::min(cols, last - j0), false);
-    }
+    for_each_part_seeing(&sh_.keys[b_ * p_.queries + i0], rows, j0, cols, kEdgeRows, kTilePanelRows,
+                         [&](std::int64_t lo, std::int64_t hi, std::int64_t part_cols) {
+                           query_block(h, i0 + lo, hi - lo, j0, part_cols, false);
+                         });
   }
 
   // The key tile's rows (cols, ld_k), for dQ += dS K, padded with zeros: copied
@@ -354,8 +343,8 @@ class KeyChunkTask {
   }
 
   // Readies rows [row0, row0 + rows) of the chunk's partial dQ for a product into
-  // them: whether it adds to them (false: it starts them from zero). Rows written
-  // before and rows not are zeroed first, when both are among them.
+  // them, and says whether the product adds to them (false: it starts them from
+  // zero). When only some were written before, the others are zeroed first.
   bool start_dq_rows(std::int64_t row0, std::int64_t rows) {
     std::uint8_t* written = dq_written_ + row0;
     const std::int64_t count = std::count(written, written + rows, std::uint8_t{1});

@@ -3,6 +3,7 @@
 // a kernel skips, and the masking of one tile of scores.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "mask_view.hpp"
@@ -31,6 +32,30 @@ struct BlockKeys {
 // The structural keys of query rows [i0, i0 + rows) of batch b, each row's into
 // ranges[r], and the block's union and intersection of them.
 BlockKeys block_keys(const MaskView& mask, std::int64_t b, std::int64_t i0, std::int64_t rows, KeyRange* ranges);
+
+// The parts of a tile of keys [j0, j0 + cols) that the mask cuts through, for query
+// rows [0, rows) whose structural ranges are ranges[0, rows): in parts of part_rows
+// rows, each from the first row that sees a key of the tile (rounded down to a
+// multiple of align, where a packed panel starts) to the last such row, and up to
+// those rows' last visible key. What the parts leave out is masked in every row it
+// covers. Calls f(lo, hi, part_cols) for the rows [lo, hi) of each part that sees
+// anything, against keys [j0, j0 + part_cols).
+template <class F>
+void for_each_part_seeing(const KeyRange* ranges, std::int64_t rows, std::int64_t j0, std::int64_t cols,
+                          std::int64_t part_rows, std::int64_t align, F&& f) {
+  const auto sees = [&](std::int64_t r) {
+    return ranges[r].lo < ranges[r].hi && ranges[r].lo < j0 + cols && j0 < ranges[r].hi;
+  };
+  for (std::int64_t r0 = 0; r0 < rows; r0 += part_rows) {
+    std::int64_t lo = r0, hi = std::min(rows, r0 + part_rows);
+    while (lo < hi && !sees(lo)) ++lo;
+    while (hi > lo && !sees(hi - 1)) --hi;
+    if (lo == hi) continue;
+    std::int64_t last = j0;
+    for (std::int64_t r = lo; r < hi; ++r) last = std::max(last, ranges[r].hi);
+    f(lo / align * align, hi, std::min(cols, last - j0));
+  }
+}
 
 // Whether the mask has terms read entry by entry (dense booleans or biases), so
 // that a tile inside every row's structural range is still masked.
