@@ -29,7 +29,7 @@ inline void pack_rows(const float* x, const Strides4& stride, std::int64_t rows,
 
 // Floats of pack_row_panels's output for `rows` rows of `dim` floats.
 inline std::int64_t row_panels_floats(std::int64_t rows, std::int64_t dim) {
-  return (rows + kTilePanelRows - 1) / kTilePanelRows * kTilePanelRows * dim;
+  return round_up(rows, kTilePanelRows) * dim;
 }
 
 // factor x for `rows` rows of x, as pack_rows reads them, in panels of
