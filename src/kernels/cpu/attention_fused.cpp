@@ -26,13 +26,16 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr double kLn2 = 0.69314718055994530942;
-// The rows of K^T one cache line longer than the scores' rows: with Bc = 128
-// (512 bytes) or 64 a chunk of two vectors down all Dk rows of K^T would sit in 8
-// of L1's 64 sets, its 8 ways full, so that any other line there evicts it.
-// Measured on Zen 3 (B=1, H=8, L=2048, 1 thread, mean of 6 runs): D=64 62.2
-// against 59.0 GFLOP/s, D=128 63.3 both.
-constexpr std::int64_t kKeyRowSkew = kCacheLineFloats;
-constexpr std::int64_t kTileCap = 256;      // Bc at most: the softmax step's row stays in L1
+// The rows of K^T and of the packed V one cache line longer than their width:
+// with rows a multiple of 256 bytes apart (Bc = 128 floats of K^T, or V rows of D =
+// 64 or 128 where they lie), a chunk of two vectors down a tile's rows would sit in
+// a few of L1's 64 sets, their 8 ways full, so that any other line there evicts it.
+// Measured on Zen 3, K^T (B=1, H=8, L=2048, 1 thread, mean of 6 runs): D=64 62.2
+// against 59.0 GFLOP/s, D=128 63.3 both. V packed so, rather than read where it
+// lies (2 threads, Bc = 128, medians of 9 alternated runs): D=64 L=2048 137.4
+// against 131.8, L=4096 129.7 against 125.6; D=128 L=2048 143.9 against 138.4.
+constexpr std::int64_t kRowSkew = kCacheLineFloats;
+constexpr std::int64_t kTileCap = 256;      // Bc at most
 constexpr std::int64_t kQueryRowCap = 120;  // Br at most: see fused_tiles
 constexpr std::int64_t kTileAlign = 16;     // Bc a multiple of two AVX-512 vectors
 constexpr std::int64_t kRowAlign = kTilePanelRows;  // Br: whole row panels, see fused_tiles
@@ -52,7 +55,7 @@ struct Scratch {
   hwy::AlignedFreeUniquePtr<float[]> memory;
   float* q = nullptr;      // (rows, Dk), times scale log2 e
   float* kt = nullptr;     // (Dk, ld_kt): the key tile transposed
-  float* v = nullptr;      // (Bc, ld_o)
+  float* v = nullptr;      // (Bc, ld_v): the value tile
   float* s = nullptr;      // (Br, ld_s): one block's scores, then probabilities
   float* o = nullptr;      // (rows, ld_o): the unnormalised output
   float* m = nullptr;      // (rows): running max, in units of log2 e
@@ -69,8 +72,9 @@ struct Plan {
   std::int64_t task_rows = 0;   // br * blocks_per_task
   std::int64_t lanes = 0;
   std::int64_t ld_s = 0;        // Bc padded to lanes
-  std::int64_t ld_kt = 0;       // ld_s and a cache line: see kKeyRowSkew
+  std::int64_t ld_kt = 0;       // ld_s and a cache line: see kRowSkew
   std::int64_t ld_o = 0;        // Dv padded to lanes
+  std::int64_t ld_v = 0;        // ld_o and a cache line: see kRowSkew
   std::int64_t query_tasks = 0; // tasks per (b, h)
   std::int64_t group = 1;       // query heads per key/value head
   float keep_scale = 0;         // 1 / (1 - p), 0 when p = 1
@@ -81,7 +85,7 @@ Scratch make_scratch(const SdpaParams& p, const Plan& plan) {
   Scratch w;
   w.memory = carve_buffers({{&w.q, rows * p.key_dim},
                             {&w.kt, p.key_dim * plan.ld_kt},
-                            {&w.v, plan.bc * plan.ld_o},
+                            {&w.v, plan.bc * plan.ld_v},
                             {&w.s, plan.br * plan.ld_s},
                             {&w.o, rows * plan.ld_o},
                             {&w.m, rows},
@@ -202,12 +206,9 @@ class BlockTask {
 
   // Asks for rows [j0, j0 + cols) of K or V (elements contiguous, rows
   // row_stride apart) to come into L2 while other work runs. At L = 4096 a
-  // head's K and V (2 MiB at D = 64) no longer fit in L2, and P V, which reads V
-  // where it is, and the packing of K^T would wait on L3 at every row. Into L2
-  // only, so that the K^T tile and the scores keep L1. Measured on Zen 3 (B=1,
-  // H=8, L=4096, 1 thread, mean of 6 runs), V alone: D=64 59.2 against 56.8
-  // GFLOP/s, D=128 59.6 against 56.6; K of the next tile as well: D=64 58.1
-  // against 56.5, D=128 57.1 against 57.2 (within the noise).
+  // head's K and V (2 MiB at D = 64) no longer fit in L2, and the packing of the
+  // next tile would wait on L3 at every row. Into L2 only, so that the tiles and
+  // the scores keep L1.
   void prefetch_rows(const float* rows, std::int64_t row_stride, std::int64_t cols,
                      std::int64_t dim) const {
     constexpr int kRead = 0, kKeepInL2 = 2;
@@ -219,42 +220,39 @@ class BlockTask {
     }
   }
 
-  // V of this tile, for its P V; K of the next tile of the mask's keys, for its
-  // packing.
-  void prefetch_tile(std::int64_t j0, std::int64_t cols) const {
-    if (p_.v_stride.j == 1)
-      prefetch_rows(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride.i, cols, p_.value_dim);
+  // K and V of the tile of the mask's keys after [j0, j0 + cols), for their
+  // packing. Measured on Zen 3 (B=1, H=8, L=4096, 2 threads, medians of 7
+  // alternated runs), against V of the current tile and K of the next: D=64
+  // 136.0 against 130.9 GFLOP/s, D=128 132.8 against 132.7. (Before V was
+  // packed, prefetching the V that P V read in place gave, on 1 thread, D=64 59.2
+  // against 56.8 and D=128 59.6 against 56.6.)
+  void prefetch_next_tile(std::int64_t j0, std::int64_t cols) const {
     const std::int64_t next = j0 + cols;
-    if (p_.k_stride.j == 1 && next < last_)
-      prefetch_rows(p_.k + p_.k_stride.at(b_, kvh_, next, 0), p_.k_stride.i,
-                    std::min(plan_.bc, last_ - next), p_.key_dim);
+    if (next >= last_) return;
+    const std::int64_t next_cols = std::min(plan_.bc, last_ - next);
+    if (p_.k_stride.j == 1)
+      prefetch_rows(p_.k + p_.k_stride.at(b_, kvh_, next, 0), p_.k_stride.i, next_cols, p_.key_dim);
+    if (p_.v_stride.j == 1)
+      prefetch_rows(p_.v + p_.v_stride.at(b_, kvh_, next, 0), p_.v_stride.i, next_cols, p_.value_dim);
   }
 
-  // V (cols, ld_o) of the tile: where it is when its rows are contiguous and
-  // unpadded, else copied into the scratch.
-  const float* values(std::int64_t j0, std::int64_t cols, std::int64_t* ld_v) {
-    const float* v0 = p_.v + p_.v_stride.at(b_, kvh_, j0, 0);
-    if (p_.v_stride.j == 1 && p_.value_dim == plan_.ld_o) {
-      *ld_v = p_.v_stride.i;
-      return v0;
-    }
-    pack_rows(v0, p_.v_stride, cols, p_.value_dim, 1.0f, w_.v, plan_.ld_o);
-    *ld_v = plan_.ld_o;
+  // V (cols, ld_v) of the tile, packed: see kRowSkew.
+  const float* values(std::int64_t j0, std::int64_t cols) {
+    pack_rows(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride, cols, p_.value_dim, 1.0f, w_.v, plan_.ld_v);
     return w_.v;
   }
 
   void forward_tile(std::int64_t j0, std::int64_t cols) {
-    prefetch_tile(j0, cols);
+    prefetch_next_tile(j0, cols);
     pack_keys(j0, cols);
-    std::int64_t ld_v = 0;
-    const float* v = values(j0, cols, &ld_v);
+    const float* v = values(j0, cols);
     for (std::int64_t g = 0; g < blocks_; ++g) {
       const QueryBlock& q = blocks_at_[static_cast<std::size_t>(g)];
       if (!touches(q, j0, cols)) continue;
       if (inside(q, j0, cols)) {
-        rows_tile(q.r0, q.rows, j0, cols, v, ld_v, true);
+        rows_tile(q.r0, q.rows, j0, cols, v, true);
       } else {
-        edge_tile(q, j0, cols, v, ld_v);
+        edge_tile(q, j0, cols, v);
       }
     }
   }
@@ -262,17 +260,17 @@ class BlockTask {
   // A tile that the mask cuts through for block q, in parts of kEdgeRows rows
   // (for_each_part_seeing): under a causal mask that skips most of the diagonal
   // tile's masked triangle, whose rows would add nothing to m, l or O.
-  void edge_tile(const QueryBlock& q, std::int64_t j0, std::int64_t cols, const float* v, std::int64_t ld_v) {
+  void edge_tile(const QueryBlock& q, std::int64_t j0, std::int64_t cols, const float* v) {
     for_each_part_seeing(&w_.keys[static_cast<std::size_t>(q.r0)], q.rows, j0, cols, kEdgeRows, kTilePanelRows,
                          [&](std::int64_t lo, std::int64_t hi, std::int64_t part_cols) {
-                           rows_tile(q.r0 + lo, hi - lo, j0, part_cols, v, ld_v, false);
+                           rows_tile(q.r0 + lo, hi - lo, j0, part_cols, v, false);
                          });
   }
 
   // The task's rows [r0, r0 + rows) against keys [j0, j0 + cols): S, the online
   // softmax step, O = O alpha + P V.
   void rows_tile(std::int64_t r0, std::int64_t rows, std::int64_t j0, std::int64_t cols, const float* v,
-                 std::int64_t ld_v, bool inside) {
+                 bool inside) {
     const std::int64_t width = scores(r0, rows, j0, cols, inside);
     fused_softmax_step(w_.s, rows, width, plan_.ld_s, w_.m + r0, w_.l + r0, w_.alpha + r0, w_.sum + r0);
     // Dropout after the sum: the denominator is the undropped softmax's.
@@ -280,7 +278,7 @@ class BlockTask {
       for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t c = 0; c < cols; ++c)
           w_.s[r * plan_.ld_s + c] *= kept(r0 + r, j0 + c) ? plan_.keep_scale : 0.0f;
-    fused_pv(w_.s, plan_.ld_s, v, ld_v, w_.o + r0 * plan_.ld_o, w_.alpha + r0, rows, cols, plan_.ld_o);
+    fused_pv(w_.s, plan_.ld_s, v, plan_.ld_v, w_.o + r0 * plan_.ld_o, w_.alpha + r0, rows, cols, plan_.ld_o);
   }
 
   // out = O / l, lse = (m + log2 l) ln 2; a row with nothing allowed (l = 0) is
@@ -342,13 +340,20 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
                        std::int64_t l2_bytes) {
   const auto f = static_cast<std::int64_t>(sizeof(float));
   const std::int64_t dk = std::max<std::int64_t>(key_dim, 1), dv = std::max<std::int64_t>(value_dim, 1);
-  // Bc: the larger streamed tile, K^T (Dk, Bc) in the scores or V (Bc, Dv) in P V,
-  // fits in L1, so that the micro-kernels' vector loads hit L1 while the query
-  // rows stream past. Dk = Dv = 64 gives 128; 128 gives 64.
-  std::int64_t bc = l1_bytes / (f * std::max(dk, dv)) / kTileAlign * kTileAlign;
+  // Bc: the products keep a column chunk of K^T or V in L1 (its depth by two
+  // vectors) while the query rows stream past, so the tiles themselves need only
+  // L2. Larger tiles load, rescale and store O, and run the softmax step's per-row
+  // work, once per more keys: twice the keys whose K^T or V would fill L1, Dk = Dv
+  // = 64 256, 128 128. Measured on Zen 3 (B=1, H=8, 2 threads, V packed, medians
+  // of 7 to 9 alternated runs, GFLOP/s): D=128 Bc = 128 against 64 (V in place),
+  // L=2048 143.9 against 132.2, L=8192 139.6 against 132.7, causal L=2048 145.3
+  // against 136.5, 256 no faster; D=64 256 against 128, L=4096 132.2 against
+  // 129.7, causal L=2048 126.8 against 120.4; D=32 256 against 128, 110.9 against
+  // 104.4.
+  std::int64_t bc = 2 * l1_bytes / (f * std::max(dk, dv)) / kTileAlign * kTileAlign;
   bc = std::clamp(bc, kTileAlign, kTileCap);
   // Br: what a task keeps, Q (Br, Dk), O (Br, Dv), S (Br, Bc), with the K^T and V
-  // tiles, fits in half of L2, up to 120 rows: each column chunk of K^T or V in L1
+  // tiles, fits in L2, up to 120 rows: each column chunk of K^T or V in L1
   // then serves that many rows. Measured on Zen 3 (B=1, H=8, 2 threads, medians of
   // 5 to 15 alternated runs, GFLOP/s): 120 against 60, D=64 L=2048 126.4 against
   // 119.3, L=4096 130.7 against 123.3 (1 thread 67.9 against 64.8), D=128 L=2048
@@ -356,7 +361,7 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   // through run in parts (edge_tile), so larger blocks cost it little. A multiple
   // of the tile product's 6-row block, so that no smaller block runs: 60 against 64
   // (10 blocks and one of 4 rows), D=128 L=2048 145.1 against 139.7.
-  const std::int64_t room = l2_bytes / 2 / f - bc * (dk + dv);
+  const std::int64_t room = l2_bytes / f - bc * (dk + dv);
   std::int64_t br = room > 0 ? room / (dk + dv + bc) / kRowAlign * kRowAlign : 0;
   br = std::clamp(br, kRowAlign, kQueryRowCap);
   return {br, bc};
@@ -387,8 +392,9 @@ void sdpa_fused(const SdpaParams& p) {
   plan.task_rows = plan.br * plan.blocks_per_task;
   plan.lanes = fused_lanes();
   plan.ld_s = round_up(plan.bc, plan.lanes);
-  plan.ld_kt = plan.ld_s + kKeyRowSkew;
+  plan.ld_kt = plan.ld_s + kRowSkew;
   plan.ld_o = round_up(std::max<std::int64_t>(p.value_dim, 1), plan.lanes);
+  plan.ld_v = plan.ld_o + kRowSkew;
   plan.query_tasks = (p.queries + plan.task_rows - 1) / plan.task_rows;
   plan.group = kv_group(p.q_heads, p.kv_heads);
   plan.keep_scale = p.dropout.p < 1.0 ? static_cast<float>(1.0 / (1.0 - p.dropout.p)) : 0.0f;
