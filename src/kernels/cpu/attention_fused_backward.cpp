@@ -66,8 +66,6 @@ struct Plan {
   std::int64_t key_tiles = 0;
   std::int64_t chunks = 1;       // key chunks per (b, kv head)
   std::int64_t query_blocks = 0; // per (b, h)
-  std::int64_t panels_q = 0;     // floats of a query block of Q in row panels (pack_row_panels)
-  std::int64_t panels_v = 0;     // the same of dO
   float q_scale = 0;             // scale log2 e, folded into the packed Q
   float keep_scale = 0;          // 1 / (1 - p), 0 when p = 1
 };
@@ -96,8 +94,6 @@ struct Scratch {
   float* dv = nullptr;  // (Bc, ld_v): the tile's dV
   float* q = nullptr;     // (group, Lq, ld_k): the task's queries times scale log2 e
   float* dout = nullptr;  // (group, Lq, ld_v): the task's dO
-  float* q_panels = nullptr;     // (group, query blocks, panels_q): q in row panels, for S = Q K^T
-  float* dout_panels = nullptr;  // (group, query blocks, panels_v): dO in row panels, for dP = dO V^T
   float* s = nullptr;   // (Br, ld_s): scores, then P
   float* dp = nullptr;  // (Br, ld_s): dP, then dS
 };
@@ -111,8 +107,6 @@ Scratch make_scratch(const SdpaBackwardParams& p, const Plan& plan) {
                             {&w.dv, plan.bc * plan.ld_v},
                             {&w.q, plan.group * p.queries * plan.ld_k},
                             {&w.dout, plan.group * p.queries * plan.ld_v},
-                            {&w.q_panels, plan.group * plan.query_blocks * plan.panels_q},
-                            {&w.dout_panels, plan.group * plan.query_blocks * plan.panels_v},
                             {&w.s, plan.br * plan.ld_s},
                             {&w.dp, plan.br * plan.ld_s}});
   return w;
@@ -239,7 +233,7 @@ class KeyChunkTask {
   // A pair that the mask cuts through, in parts of kEdgeRows rows
   // (for_each_part_seeing): under a causal mask that skips most of the diagonal
   // tile's masked triangle, whose P and dS are 0 and add nothing to dV, dK or dQ.
-  // Parts start on a panel, where Q and dO's packing does.
+  // Parts start on a panel of the tile product's rows.
   void edge_pair(std::int64_t h, std::int64_t i0, std::int64_t rows, std::int64_t j0, std::int64_t cols) {
     for_each_part_seeing(&sh_.keys[b_ * p_.queries + i0], rows, j0, cols, kEdgeRows, kTilePanelRows,
                          [&](std::int64_t lo, std::int64_t hi, std::int64_t part_cols) {
@@ -254,12 +248,12 @@ class KeyChunkTask {
   }
 
   // Q times scale log2 e and dO of the group's heads, once per task, for the query
-  // blocks that the task's tiles meet:
-  // in rows padded with zeros, the b operands of dK += dS^T Q and dV += P^T dO, and
-  // a query block at a time in row panels, the a operands of S = Q K^T and dP =
-  // dO V^T. Packed per query block and key tile instead, they were read from L3 at
-  // every pair: 9% of the time at L = 2048, D = 128 (timed per step with the
-  // time-stamp counter), and prefetching them a block ahead did not help.
+  // blocks that the task's tiles meet, in rows padded with zeros and a cache line
+  // longer (kRowSkew): the a operands of S = Q K^T and dP = dO V^T, the b operands
+  // of dK += dS^T Q and dV += P^T dO. Packed per query block and key tile instead,
+  // they were read from L3 at every pair: 9% of the time at L = 2048, D = 128
+  // (timed per step with the time-stamp counter), and prefetching them a block
+  // ahead did not help.
   void pack_queries() {
     for (std::int64_t g = 0; g < plan_.group; ++g) {
       const std::int64_t h = kvh_ * plan_.group + g;
@@ -268,15 +262,10 @@ class KeyChunkTask {
       for (std::int64_t qb = 0; qb < plan_.query_blocks; ++qb) {
         if (!meets(qb)) continue;
         const std::int64_t i0 = qb * plan_.br, rows = std::min(plan_.br, p_.queries - i0);
-        const std::int64_t block = g * plan_.query_blocks + qb;
         pack_rows(q + i0 * p_.q_stride.i, p_.q_stride, rows, p_.key_dim, plan_.q_scale,
                   w_.q + (g * p_.queries + i0) * plan_.ld_k, plan_.ld_k);
         pack_rows(dout + i0 * p_.grad.dout_stride.i, p_.grad.dout_stride, rows, p_.value_dim, 1.0f,
                   w_.dout + (g * p_.queries + i0) * plan_.ld_v, plan_.ld_v);
-        pack_row_panels(q + i0 * p_.q_stride.i, p_.q_stride, rows, p_.key_dim, plan_.q_scale,
-                        w_.q_panels + block * plan_.panels_q);
-        pack_row_panels(dout + i0 * p_.grad.dout_stride.i, p_.grad.dout_stride, rows, p_.value_dim, 1.0f,
-                        w_.dout_panels + block * plan_.panels_v);
       }
     }
   }
@@ -289,8 +278,8 @@ class KeyChunkTask {
     return sh_.blocks[b_ * plan_.query_blocks + qb].touches(j0, j1 - j0);
   }
 
-  // Rows [i0, i0 + rows) of query block i0 / Br of head h (i0 a whole number of
-  // panels into the block) against the keys [j0, j0 + cols).
+  // Rows [i0, i0 + rows) of query block i0 / Br of head h against the keys [j0,
+  // j0 + cols).
   void query_block(std::int64_t h, std::int64_t i0, std::int64_t rows, std::int64_t j0, std::int64_t cols,
                    bool inside) {
     const std::int64_t row0 = (b_ * p_.q_heads + h) * p_.queries + i0;
@@ -298,23 +287,16 @@ class KeyChunkTask {
     const std::int64_t g = h - kvh_ * plan_.group;
     const float* q = w_.q + (g * p_.queries + i0) * plan_.ld_k;
     const float* dout = w_.dout + (g * p_.queries + i0) * plan_.ld_v;
-    const std::int64_t block = g * plan_.query_blocks + i0 / plan_.br, skipped = i0 % plan_.br;
-    const float* q_panels = w_.q_panels + block * plan_.panels_q + skipped * p_.key_dim;
-    const float* dout_panels = w_.dout_panels + block * plan_.panels_v + skipped * p_.value_dim;
 
     // forward: S = Q K^T, masked; so now the same scores (the forward's packing of
     // Q and the same products give the same bits).
-    fused_tile_product({q_panels, 1, kTilePanelRows, w_.kt, plan_.ld_t, w_.s, ld_s,
-                        rows, p_.key_dim, width, kTilePanelRows * p_.key_dim},
-                       false);
+    fused_tile_product({q, plan_.ld_k, 1, w_.kt, plan_.ld_t, w_.s, ld_s, rows, p_.key_dim, width}, false);
     if (cols < width)
       for (std::int64_t r = 0; r < rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + r * ld_s + width, kNegInf);
     if (!inside)
       mask_score_tile(mask_, {b_, h, i0, rows, j0, cols, &sh_.keys[b_ * p_.queries + i0], w_.s, ld_s, kLog2e});
     // forward: O = P V (P dropped out); so now dP = dO V^T, and dV += P^T dO below.
-    fused_tile_product({dout_panels, 1, kTilePanelRows, w_.vt, plan_.ld_t, w_.dp,
-                        ld_s, rows, p_.value_dim, width, kTilePanelRows * p_.value_dim},
-                       false);
+    fused_tile_product({dout, plan_.ld_v, 1, w_.vt, plan_.ld_t, w_.dp, ld_s, rows, p_.value_dim, width}, false);
     if (p_.dropout.p > 0.0) {
       // forward: P = 2^(S - m) / l, lse = m + log l; so now P = 2^(S - lse).
       fused_probabilities(w_.s, rows, width, ld_s, &sh_.lse2[row0]);
@@ -408,8 +390,8 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
   // against 121.3 and L=4096 136.8 against 131.9 (192 between); on one thread the
   // same. Each pass over the queries then serves twice the keys.
   // Br: a multiple of the tile product's 6 rows, so that S, dP and dQ run no
-  // smaller block and a query block is whole panels (pack_row_panels). Against 64
-  // (4 rows left over), with Q and dO in panels (2 threads, 7 to 11 alternated
+  // smaller block. Against 64 (4 rows left over), with Q and dO then in row
+  // panels (2 threads, 7 to 11 alternated
   // runs, GFLOP/s): D=128 L=4096 132.5 against 123.6, D=128 L=2048 causal 117.0
   // against 115.6, D=64 L=2048 140.5 against 138.3; 66 and 72 between the two.
   // Then 120 against 60, once the pairs a mask cuts through skip the rows that see
@@ -469,8 +451,6 @@ Plan make_plan(const SdpaBackwardParams& p) {
   plan.key_tiles = plan.mask_tiles + (p.keys - mask_keys + plan.bc - 1) / plan.bc;
   plan.chunks = fused_backward_key_chunks(p.batch, p.kv_heads, plan.key_tiles);
   plan.query_blocks = (p.queries + plan.br - 1) / plan.br;
-  plan.panels_q = row_panels_floats(plan.br, p.key_dim);
-  plan.panels_v = row_panels_floats(plan.br, p.value_dim);
   plan.q_scale = static_cast<float>(p.scale * kLog2e);
   plan.keep_scale = p.dropout.p < 1.0 ? static_cast<float>(1.0 / (1.0 - p.dropout.p)) : 0.0f;
   return plan;

@@ -8,9 +8,8 @@
 namespace attn::detail {
 
 // c (rows, cols) = c + a b, or a b when !accumulate: a(r, k) = a[r * a_row + k *
-// a_col] (a transposed tile is a_row = 1), or with a_panel != 0 a[(r / 6) a_panel +
-// (r % 6) a_row + k a_col] (pack_row_panels's rows: a_row = 1, a_col = 6); b (depth,
-// cols) with rows ld_b apart, c with rows ld_c apart; cols a multiple of the lanes.
+// a_col] (a transposed tile is a_row = 1); b (depth, cols) with rows ld_b apart, c
+// with rows ld_c apart; cols a multiple of the lanes.
 struct TileProduct {
   const float* a = nullptr;
   std::int64_t a_row = 0, a_col = 1;
@@ -19,7 +18,6 @@ struct TileProduct {
   float* c = nullptr;
   std::int64_t ld_c = 0;
   std::int64_t rows = 0, depth = 0, cols = 0;
-  std::int64_t a_panel = 0;
 };
 void fused_tile_product(const TileProduct& t, bool accumulate);
 

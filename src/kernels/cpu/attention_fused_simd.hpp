@@ -11,8 +11,8 @@
 
 namespace attn::detail {
 
-// Rows of c in the tile products' register block (tile_gemm_simd-inl.h), and so
-// in a panel of tile_packing.hpp's pack_row_panels.
+// Rows of c in the tile products' register block (tile_gemm_simd-inl.h): a panel
+// of rows. Query blocks are whole panels, so that no smaller block runs.
 inline constexpr std::int64_t kTilePanelRows = 6;
 
 // Scores are kept in units of log2 e (e^s = 2^(s log2 e)), so that the softmax's

@@ -16,14 +16,12 @@
 //
 // a is read through two strides, a(r, k) = a[r * a_row + k * a_col], since its
 // elements are broadcast one at a time: a transposed operand (P^T, dS^T in the
-// backward) costs nothing more than a row-major one. Its rows may also come in
-// panels of kTilePanelRows (tile_packing.hpp's pack_row_panels), a panel's rows at
-// one depth side by side: a block's six broadcasts then read one cache line where
-// six rows read six. Measured on Zen 3, D = 128, Br = 64, Bc = 128: Q and dO in
-// panels for the backward's S and dP gave it 127.1 against 117.8 GFLOP/s (L =
-// 2048, 2 threads, medians of 9 alternated runs); on the five products alone (1
-// thread, 31 rounds), dS in panels for dQ added nothing over that, and P^T and
-// dS^T, six floats side by side already, nothing.
+// backward) costs nothing more than a row-major one. Rows in panels (a panel's six
+// rows side by side at each depth, so that a block's broadcasts read one cache
+// line) once gave the backward's S and dP 127.1 against 117.8 GFLOP/s (D = 128,
+// Br = 64); with 120-row blocks and c prefetched (TileChunk) they gave nothing, or
+// less than plain rows (D=64 L=2048 118.8 against 125.4, 2 threads, medians of 9
+// alternated runs), and were dropped.
 #if defined(ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_
 #undef ATTN_KERNELS_CPU_TILE_GEMM_SIMD_INL_H_
@@ -51,8 +49,7 @@ enum class TileInit {
 
 // The operands of c (rows, cols) = a (rows, depth) b (depth, cols): b's rows ld_b
 // apart and c's ld_c apart, cols a multiple of the lanes, every column read and
-// written (padding included). a(r, k) = a[(r / kTilePanelRows) a_panel + (r %
-// kTilePanelRows) a_row + k a_col]; a_panel = 0 for rows a_row apart throughout.
+// written (padding included). a(r, k) = a[r a_row + k a_col].
 struct TileOperands {
   const float* a;
   std::int64_t a_row, a_col;
@@ -61,7 +58,6 @@ struct TileOperands {
   float* c;
   std::int64_t ld_c;
   const float* row_scale;  // (rows), for TileInit::load_scaled
-  std::int64_t a_panel = 0;
 };
 
 inline constexpr int kTileRowBlock = static_cast<int>(kTilePanelRows);  // rows of c per block
@@ -73,8 +69,7 @@ HWY_INLINE void TileBlock(const TileOperands& t, std::int64_t r0, std::int64_t c
   using V = hn::Vec<D>;
   const D d;
   const auto N = static_cast<std::int64_t>(hn::Lanes(d));
-  // r0 is a multiple of kTileRowBlock: the block is one panel.
-  const float* HWY_RESTRICT a = t.a + (r0 / kTileRowBlock) * (t.a_panel != 0 ? t.a_panel : kTileRowBlock * t.a_row);
+  const float* HWY_RESTRICT a = t.a + r0 * t.a_row;
   const float* HWY_RESTRICT b = t.b + c0;
   float* HWY_RESTRICT c = t.c + r0 * t.ld_c + c0;
   V acc[R][NV];

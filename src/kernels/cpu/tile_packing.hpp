@@ -27,31 +27,6 @@ inline void pack_rows(const float* x, const Strides4& stride, std::int64_t rows,
   }
 }
 
-// Floats of pack_row_panels's output for `rows` rows of `dim` floats.
-inline std::int64_t row_panels_floats(std::int64_t rows, std::int64_t dim) {
-  return round_up(rows, kTilePanelRows) * dim;
-}
-
-// factor x for `rows` rows of x, as pack_rows reads them, in panels of
-// kTilePanelRows rows, each (dim, kTilePanelRows): to[p * kTilePanelRows * dim + d *
-// kTilePanelRows + r] = factor x(p * kTilePanelRows + r, d), the rows past `rows`
-// zero. The a operand of a tile product, which broadcasts one element of each of a
-// panel's rows at each depth (tile_gemm_simd-inl.h): one cache line instead of six.
-inline void pack_row_panels(const float* x, const Strides4& stride, std::int64_t rows, std::int64_t dim,
-                            float factor, float* to) {
-  for (std::int64_t r0 = 0; r0 < rows; r0 += kTilePanelRows) {
-    float* panel = to + r0 * dim;
-    for (std::int64_t r = 0; r < kTilePanelRows; ++r) {
-      if (r0 + r >= rows) {
-        for (std::int64_t d = 0; d < dim; ++d) panel[d * kTilePanelRows + r] = 0.0f;
-        continue;
-      }
-      const float* from = x + (r0 + r) * stride.i;
-      for (std::int64_t d = 0; d < dim; ++d) panel[d * kTilePanelRows + r] = factor * from[d * stride.j];
-    }
-  }
-}
-
 // to (depth, ld) = the transpose of `cols` rows of x (K or V), laid out as for
 // pack_rows; columns [cols, ld) zeroed. In registers when elements are contiguous,
 // else element by element along the strides.
