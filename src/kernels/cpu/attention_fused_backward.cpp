@@ -391,9 +391,9 @@ FusedBackwardTiles fused_backward_tiles(std::int64_t key_dim, std::int64_t value
   // same. Each pass over the queries then serves twice the keys.
   // Br: a multiple of the tile product's 6 rows, so that S, dP and dQ run no
   // smaller block. Against 64 (4 rows left over), with Q and dO then in row
-  // panels (2 threads, 7 to 11 alternated
-  // runs, GFLOP/s): D=128 L=4096 132.5 against 123.6, D=128 L=2048 causal 117.0
-  // against 115.6, D=64 L=2048 140.5 against 138.3; 66 and 72 between the two.
+  // panels (2 threads, 7 to 11 alternated runs, GFLOP/s): D=128 L=4096 132.5
+  // against 123.6, D=128 L=2048 causal 117.0 against 115.6, D=64 L=2048 140.5
+  // against 138.3; 66 and 72 between the two.
   // Then 120 against 60, once the pairs a mask cuts through skip the rows that see
   // none of their keys (5 to 11 alternated runs): D=64 L=8192 150.6 against 138.2,
   // D=128 L=4096 146.4 against 134.4, D=64 L=4096 133.5 against 123.0, causal D=64
