@@ -36,10 +36,10 @@ BlockKeys block_keys(const MaskView& mask, std::int64_t b, std::int64_t i0, std:
 // The parts of a tile of keys [j0, j0 + cols) that the mask cuts through, for query
 // rows [0, rows) whose structural ranges are ranges[0, rows): in parts of part_rows
 // rows, each from the first row that sees a key of the tile (rounded down to a
-// multiple of align, where a packed panel starts) to the last such row, and up to
-// those rows' last visible key. What the parts leave out is masked in every row it
-// covers. Calls f(lo, hi, part_cols) for the rows [lo, hi) of each part that sees
-// anything, against keys [j0, j0 + part_cols).
+// multiple of align, so that a part runs whole blocks of the tile product's rows)
+// to the last such row, and up to those rows' last visible key. What the parts
+// leave out is masked in every row it covers. Calls f(lo, hi, part_cols) for the
+// rows [lo, hi) of each part that sees anything, against keys [j0, j0 + part_cols).
 template <class F>
 void for_each_part_seeing(const KeyRange* ranges, std::int64_t rows, std::int64_t j0, std::int64_t cols,
                           std::int64_t part_rows, std::int64_t align, F&& f) {
