@@ -288,15 +288,20 @@ class KeyChunkTask {
     const float* q = w_.q + (g * p_.queries + i0) * plan_.ld_k;
     const float* dout = w_.dout + (g * p_.queries + i0) * plan_.ld_v;
 
+    // The packed Q and dO come from L3 at each pair: a task's pass over its query
+    // blocks is more than L2 holds.
+    constexpr bool kQueryRowsFar = true;
     // forward: S = Q K^T, masked; so now the same scores (the forward's packing of
     // Q and the same products give the same bits).
-    fused_tile_product({q, plan_.ld_k, 1, w_.kt, plan_.ld_t, w_.s, ld_s, rows, p_.key_dim, width}, false);
+    fused_tile_product({q, plan_.ld_k, 1, w_.kt, plan_.ld_t, w_.s, ld_s, rows, p_.key_dim, width, kQueryRowsFar},
+                       false);
     if (cols < width)
       for (std::int64_t r = 0; r < rows; ++r) std::fill(w_.s + r * ld_s + cols, w_.s + r * ld_s + width, kNegInf);
     if (!inside)
       mask_score_tile(mask_, {b_, h, i0, rows, j0, cols, &sh_.keys[b_ * p_.queries + i0], w_.s, ld_s, kLog2e});
     // forward: O = P V (P dropped out); so now dP = dO V^T, and dV += P^T dO below.
-    fused_tile_product({dout, plan_.ld_v, 1, w_.vt, plan_.ld_t, w_.dp, ld_s, rows, p_.value_dim, width}, false);
+    fused_tile_product(
+        {dout, plan_.ld_v, 1, w_.vt, plan_.ld_t, w_.dp, ld_s, rows, p_.value_dim, width, kQueryRowsFar}, false);
     if (p_.dropout.p > 0.0) {
       // forward: P = 2^(S - m) / l, lse = m + log l; so now P = 2^(S - lse).
       fused_probabilities(w_.s, rows, width, ld_s, &sh_.lse2[row0]);

@@ -20,7 +20,7 @@ using Df = hn::ScalableTag<float>;
 using Vf = hn::Vec<Df>;
 
 void Product(const TileProduct& t, bool accumulate) {
-  const TileOperands o{t.a, t.a_row, t.a_col, t.b, t.ld_b, t.c, t.ld_c, nullptr};
+  const TileOperands o{t.a, t.a_row, t.a_col, t.b, t.ld_b, t.c, t.ld_c, nullptr, t.a_far};
   if (accumulate) {
     TileMulAdd<TileInit::load>(o, t.rows, t.depth, t.cols);
   } else {

@@ -9,7 +9,8 @@ namespace attn::detail {
 
 // c (rows, cols) = c + a b, or a b when !accumulate: a(r, k) = a[r * a_row + k *
 // a_col] (a transposed tile is a_row = 1); b (depth, cols) with rows ld_b apart, c
-// with rows ld_c apart; cols a multiple of the lanes.
+// with rows ld_c apart; cols a multiple of the lanes. a_far: a is row-major (a_col
+// = 1) and comes from beyond L2, so its rows are prefetched a block ahead.
 struct TileProduct {
   const float* a = nullptr;
   std::int64_t a_row = 0, a_col = 1;
@@ -18,6 +19,7 @@ struct TileProduct {
   float* c = nullptr;
   std::int64_t ld_c = 0;
   std::int64_t rows = 0, depth = 0, cols = 0;
+  bool a_far = false;
 };
 void fused_tile_product(const TileProduct& t, bool accumulate);
 

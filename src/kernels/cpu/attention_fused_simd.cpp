@@ -34,7 +34,7 @@ const char* RunningTargetName() { return hwy::TargetName(HWY_TARGET); }
 // s = q kt: q's rows broadcast, kt's loaded.
 void Scores(const float* q, std::int64_t ldq, const float* kt, std::int64_t ld_kt, float* s, std::int64_t rows,
             std::int64_t depth, std::int64_t width, std::int64_t ld_s) {
-  TileMulAdd<TileInit::zero>({q, ldq, 1, kt, ld_kt, s, ld_s, nullptr}, rows, depth, width);
+  TileMulAdd<TileInit::zero>({q, ldq, 1, kt, ld_kt, s, ld_s, nullptr, false}, rows, depth, width);
 }
 
 // kt[d, c] = k[c, d] for c < cols, d < depth: k's rows `row_stride` apart with unit
@@ -175,7 +175,7 @@ void SoftmaxStep(float* s, std::int64_t rows, std::int64_t width, std::int64_t l
 // o = o alpha + p v: p's rows broadcast, v's loaded.
 void Pv(const float* p, std::int64_t ld_p, const float* v, std::int64_t ld_v, float* o, const float* alpha,
         std::int64_t rows, std::int64_t cols, std::int64_t ld_o) {
-  TileMulAdd<TileInit::load_scaled>({p, ld_p, 1, v, ld_v, o, ld_o, alpha}, rows, cols, ld_o);
+  TileMulAdd<TileInit::load_scaled>({p, ld_p, 1, v, ld_v, o, ld_o, alpha, false}, rows, cols, ld_o);
 }
 
 }  // namespace attn::detail::HWY_NAMESPACE
