@@ -23,6 +23,7 @@
 #include "kernels/cpu/attention_fused_backward_simd.hpp"
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "kernels/cpu/fused_mask.hpp"
+#include "kernels/cpu/kept_scratch.hpp"
 #include "kernels/cpu/scratch_buffers.hpp"
 #include "kernels/cpu/tile_packing.hpp"
 #include "kernels/dropout.hpp"
@@ -76,7 +77,7 @@ struct Shared {
   std::vector<float> delta;        // (B, Hq, Lq): D = rowsum(dO o O)
   std::vector<KeyRange> keys;      // (B, Lq): each row's structural range
   std::vector<BlockKeys> blocks;   // (B, query blocks)
-  hwy::AlignedFreeUniquePtr<float[]> dq;  // (chunks, B, Hq, Lq, ld_k): the partial dQ of each chunk
+  std::unique_ptr<KeptScratch> dq;  // (chunks, B, Hq, Lq, ld_k): the partial dQ of each chunk
   // (chunks, B, Hq, Lq): whether a chunk wrote its partial dQ's row. A chunk writes
   // only the rows that its tiles meet, the first time from zero: under a causal
   // mask the later chunks meet none of the first rows.
@@ -174,8 +175,8 @@ Shared prepare(const SdpaBackwardParams& p, const Plan& plan) {
   // Not zeroed: each chunk's first product into a row starts it from zero. Zeroing
   // the whole of it in the tasks took 4% of the backward at L = 2048, causal, 1
   // thread (timed with the time-stamp counter), most of it in the first touch of
-  // fresh pages.
-  sh.dq = hwy::AllocateAligned<float>(static_cast<std::size_t>(std::max<std::int64_t>(plan.chunks * rows * plan.ld_k, 1)));
+  // fresh pages; kept between calls, its pages are touched once.
+  sh.dq = std::make_unique<KeptScratch>(static_cast<std::size_t>(plan.chunks * rows * plan.ld_k));
   sh.dq_written = std::make_unique<std::uint8_t[]>(static_cast<std::size_t>(plan.chunks * rows));
   return sh;
 }
@@ -192,7 +193,7 @@ class KeyChunkTask {
     kvh_ = bkv % p.kv_heads;
     tile_lo_ = sh.chunk_tiles[static_cast<std::size_t>(chunk)];
     tile_hi_ = sh.chunk_tiles[static_cast<std::size_t>(chunk + 1)];
-    dq_ = sh.dq.get() + chunk * p.batch * p.q_heads * p.queries * plan.ld_k;
+    dq_ = sh.dq->get() + chunk * p.batch * p.q_heads * p.queries * plan.ld_k;
     dq_written_ = sh.dq_written.get() + chunk * p.batch * p.q_heads * p.queries;
     elementwise_ = has_elementwise_terms(mask_);
   }
@@ -376,7 +377,7 @@ void sum_partials(const SdpaBackwardParams& p, const Plan& plan, const Shared& s
     for (std::int64_t d = 0; d < p.key_dim; ++d) {
       float sum = 0.0f;
       for (std::int64_t c = 0; c < plan.chunks; ++c)
-        if (sh.dq_written[c * rows + r] != 0) sum += sh.dq[(c * rows + r) * plan.ld_k + d];
+        if (sh.dq_written[c * rows + r] != 0) sum += sh.dq->get()[(c * rows + r) * plan.ld_k + d];
       dq[d] = scale * sum;
     }
   }
