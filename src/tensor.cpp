@@ -5,12 +5,9 @@
 #include <new>
 
 #include "attn/tensor.hpp"
+#include "block_cache.hpp"
 
 namespace attn {
-
-namespace {
-constexpr std::size_t kStorageAlignment = 64;  // a cache line; AVX-512 loads need 64
-}  // namespace
 
 std::string shape_str(const Shape& shape) {
   std::string s = "(";
@@ -47,13 +44,9 @@ Shape contiguous_strides(const Shape& shape) {
 namespace detail {
 
 std::shared_ptr<void> allocate_aligned(std::size_t bytes) {
-  // Round up so that the size is a multiple of the alignment (aligned_alloc's rule)
-  // and never zero.
-  const std::size_t size = (bytes / kStorageAlignment + 1) * kStorageAlignment;
-  void* p = std::aligned_alloc(kStorageAlignment, size);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, size);
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  std::shared_ptr<void> block = allocate_block(bytes);
+  std::memset(block.get(), 0, bytes);
+  return block;
 }
 
 void throw_tensor_error(const std::string& what) { throw Error("[tensor] " + what); }

@@ -6,6 +6,7 @@
 #include "attn/explain.hpp"
 #include "attn/io.hpp"
 #include "attn/mask.hpp"
+#include "attn/memory.hpp"
 #include "attn/modules.hpp"
 #include "attn/optim.hpp"
 #include "attn/ops.hpp"

@@ -10,10 +10,10 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "attn/threads.hpp"
-#include "hwy/aligned_allocator.h"
 #include "kernels/cpu/attention_fused_simd.hpp"
 #include "kernels/cpu/fused_mask.hpp"
 #include "kernels/cpu/scratch_buffers.hpp"
@@ -52,7 +52,7 @@ constexpr std::int64_t kBlocksPerTask = 4;
 // The scratch of one worker, each buffer starting on a cache line. A task's rows
 // are up to kBlocksPerTask query blocks of Br rows; S holds one block at a time.
 struct Scratch {
-  hwy::AlignedFreeUniquePtr<float[]> memory;
+  std::shared_ptr<void> memory;
   float* q = nullptr;      // (rows, Dk), times scale log2 e
   float* kt = nullptr;     // (Dk, ld_kt): the key tile transposed
   float* v = nullptr;      // (Bc, ld_v): the value tile

@@ -1,13 +1,16 @@
-// A worker's scratch for the fused kernels: one aligned allocation carved into
-// float buffers, each starting on a cache line so that no two share one.
+// A worker's scratch for the fused kernels: one aligned block carved into float
+// buffers, each starting on a cache line so that no two share one. The block comes
+// from the block cache (attn/memory.hpp), so that a call at the shape of the last
+// one reuses its pages.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <utility>
 
-#include "hwy/aligned_allocator.h"
+#include "block_cache.hpp"
 
 namespace attn::detail {
 
@@ -15,15 +18,15 @@ inline constexpr std::int64_t kCacheLineBytes = 64;
 inline constexpr std::int64_t kCacheLineFloats = kCacheLineBytes / sizeof(float);
 
 // Allocates the buffers, each {where its pointer goes, its floats}, and points them
-// into the returned memory, which owns them all.
-inline hwy::AlignedFreeUniquePtr<float[]> carve_buffers(std::initializer_list<std::pair<float**, std::int64_t>> buffers) {
+// into the returned block, which owns them all.
+inline std::shared_ptr<void> carve_buffers(std::initializer_list<std::pair<float**, std::int64_t>> buffers) {
   const auto lines = [](std::int64_t floats) {
     return (std::max<std::int64_t>(floats, 1) + kCacheLineFloats - 1) / kCacheLineFloats * kCacheLineFloats;
   };
   std::int64_t total = 0;
   for (const auto& b : buffers) total += lines(b.second);
-  hwy::AlignedFreeUniquePtr<float[]> memory = hwy::AllocateAligned<float>(static_cast<std::size_t>(total));
-  float* at = memory.get();
+  std::shared_ptr<void> memory = allocate_block(static_cast<std::size_t>(total) * sizeof(float));
+  auto* at = static_cast<float*>(memory.get());
   for (const auto& [slot, floats] : buffers) {
     *slot = at;
     at += lines(floats);
