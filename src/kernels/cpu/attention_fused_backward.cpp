@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "attn/threads.hpp"
+#include "block_cache.hpp"
 #include "kernels/cpu/attention_fused_backward_simd.hpp"
 #include "kernels/cpu/attention_fused_simd.hpp"
-#include "block_cache.hpp"
 #include "kernels/cpu/fused_mask.hpp"
 #include "kernels/cpu/scratch_buffers.hpp"
 #include "kernels/cpu/tile_packing.hpp"
