@@ -15,6 +15,16 @@
 
 #include "attn/memory.hpp"
 
+// Kept blocks are poisoned for AddressSanitizer, so that a use of one after its
+// owner dropped it is reported (as a use after poison) instead of going unseen;
+// the macros do nothing in other builds.
+#if __has_include(<sanitizer/asan_interface.h>)
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#endif
+
 namespace attn::detail {
 namespace {
 
@@ -33,6 +43,7 @@ class BlockCache {
         void* memory = it->memory;
         kept_bytes_ -= bytes;
         kept_.erase(it);
+        ASAN_UNPOISON_MEMORY_REGION(memory, bytes);
         return memory;
       }
     return nullptr;
@@ -47,6 +58,7 @@ class BlockCache {
       if (bytes > kCacheBytes) {
         freed.push_back({memory, bytes});
       } else {
+        ASAN_POISON_MEMORY_REGION(memory, bytes);
         kept_.push_back({memory, bytes});
         kept_bytes_ += bytes;
         while (kept_bytes_ > kCacheBytes) {
@@ -55,7 +67,7 @@ class BlockCache {
         }
       }
     }
-    for (const Block& b : freed) std::free(b.memory);
+    free_all(freed);
   }
 
   std::size_t kept_bytes() {
@@ -70,10 +82,17 @@ class BlockCache {
       freed.swap(kept_);
       kept_bytes_ = 0;
     }
-    for (const Block& b : freed) std::free(b.memory);
+    free_all(freed);
   }
 
  private:
+  static void free_all(const std::list<Block>& blocks) {
+    for (const Block& b : blocks) {
+      ASAN_UNPOISON_MEMORY_REGION(b.memory, b.bytes);
+      std::free(b.memory);
+    }
+  }
+
   std::mutex mutex_;
   std::list<Block> kept_;  // oldest first
   std::size_t kept_bytes_ = 0;

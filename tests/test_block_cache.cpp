@@ -78,4 +78,19 @@ TEST(BlockCache, ReusedTensorStorageStartsAtZero) {
   for (const float x : z.to_vector()) ASSERT_EQ(x, 0.0f);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+// Under AddressSanitizer a kept block is poisoned: reading a dropped block is
+// reported, as reading freed memory would be.
+TEST(BlockCacheDeathTest, ReadingADroppedBlockIsReported) {
+  release_cached_memory();
+  volatile char* dropped = nullptr;
+  {
+    const std::shared_ptr<void> a = allocate_block(kLarge);
+    dropped = static_cast<char*>(a.get());
+    dropped[0] = 1;
+  }
+  EXPECT_DEATH(static_cast<void>(dropped[10]), "use-after-poison");
+}
+#endif
+
 }  // namespace
