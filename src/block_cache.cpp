@@ -104,6 +104,8 @@ BlockCache& cache() {
   return *c;
 }
 
+std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
+
 void* allocate(std::size_t bytes) {
   void* p = std::aligned_alloc(kBlockAlignment, bytes);
   if (p == nullptr) throw std::bad_alloc();
@@ -114,9 +116,9 @@ void* allocate(std::size_t bytes) {
 
 std::shared_ptr<void> allocate_block(std::size_t bytes) {
   // A multiple of the alignment (aligned_alloc's rule), never zero.
-  std::size_t size = (std::max<std::size_t>(bytes, 1) + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment;
+  std::size_t size = round_up(std::max<std::size_t>(bytes, 1), kBlockAlignment);
   if (size < kCachedBlockMin) return std::shared_ptr<void>(allocate(size), [](void* p) { std::free(p); });
-  size = (size + kCachedBlockStep - 1) / kCachedBlockStep * kCachedBlockStep;
+  size = round_up(size, kCachedBlockStep);
   void* p = cache().take(size);
   if (p == nullptr) p = allocate(size);
   return std::shared_ptr<void>(p, [size](void* q) { cache().give_back(q, size); });

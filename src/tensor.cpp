@@ -1,8 +1,6 @@
 // Shape helpers, aligned storage and the view rule behind Tensor::reshape.
-#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <new>
 
 #include "attn/tensor.hpp"
 #include "block_cache.hpp"

@@ -26,15 +26,6 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr double kLn2 = 0.69314718055994530942;
-// The rows of K^T and of the packed V one cache line longer than their width:
-// with rows a multiple of 256 bytes apart (Bc = 128 floats of K^T, or V rows of D =
-// 64 or 128 where they lie), a chunk of two vectors down a tile's rows would sit in
-// a few of L1's 64 sets, their 8 ways full, so that any other line there evicts it.
-// Measured on Zen 3, K^T (B=1, H=8, L=2048, 1 thread, mean of 6 runs): D=64 62.2
-// against 59.0 GFLOP/s, D=128 63.3 both. V packed so, rather than read where it
-// lies (2 threads, Bc = 128, medians of 9 alternated runs): D=64 L=2048 137.4
-// against 131.8, L=4096 129.7 against 125.6; D=128 L=2048 143.9 against 138.4.
-constexpr std::int64_t kRowSkew = kCacheLineFloats;
 constexpr std::int64_t kTileCap = 256;      // Bc at most
 constexpr std::int64_t kQueryRowCap = 120;  // Br at most: see fused_tiles
 constexpr std::int64_t kTileAlign = 16;     // Bc a multiple of two AVX-512 vectors
@@ -392,6 +383,12 @@ void sdpa_fused(const SdpaParams& p) {
   plan.task_rows = plan.br * plan.blocks_per_task;
   plan.lanes = fused_lanes();
   plan.ld_s = round_up(plan.bc, plan.lanes);
+  // K^T and V packed with rows kRowSkew longer than their width (scratch_buffers.hpp).
+  // Measured on Zen 3, K^T (B=1, H=8, L=2048, 1 thread, mean of 6 runs): D=64 62.2
+  // against 59.0 GFLOP/s, D=128 63.3 both. V packed so, rather than read where it
+  // lies with rows 256 or 512 bytes apart (2 threads, Bc = 128, medians of 9
+  // alternated runs): D=64 L=2048 137.4 against 131.8, L=4096 129.7 against 125.6;
+  // D=128 L=2048 143.9 against 138.4.
   plan.ld_kt = plan.ld_s + kRowSkew;
   plan.ld_o = round_up(std::max<std::int64_t>(p.value_dim, 1), plan.lanes);
   plan.ld_v = plan.ld_o + kRowSkew;

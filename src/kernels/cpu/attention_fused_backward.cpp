@@ -32,11 +32,6 @@ namespace attn::detail {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-// Every packed tile's rows a cache line longer than their padded width, as K^T's
-// in the forward (attention_fused.cpp, kKeyRowSkew): the products read a chunk of
-// two vectors down all rows of their b operand, and rows a multiple of 512 bytes
-// apart would put that chunk in 8 of L1's 64 sets, its ways full.
-constexpr std::int64_t kRowSkew = kCacheLineFloats;
 // Tasks the key chunks aim at: 8 per thread on two threads, 2 per thread on 8.
 constexpr std::int64_t kTargetTasks = 16;
 // Bc D at most: 128 keys of D = 128, 256 of D = 64.

@@ -58,7 +58,7 @@ struct TileOperands {
   float* c;
   std::int64_t ld_c;
   const float* row_scale;  // (rows), for TileInit::load_scaled
-  bool a_far;              // a row-major (a_col = 1) and beyond L2: PrefetchRowsOfA
+  bool a_far;              // a row-major (a_col = 1) and beyond L2: see TileChunk
 };
 
 inline constexpr int kTileRowBlock = static_cast<int>(kTilePanelRows);  // rows of c per block
@@ -98,38 +98,21 @@ HWY_INLINE void TileBlock(const TileOperands& t, std::int64_t r0, std::int64_t c
     for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, c + r * t.ld_c + v * N);
 }
 
-// Asks for the columns [c0, c0 + NV lanes) of c's rows [r0, r1) to come into L1
-// while the block before them runs.
-template <int NV>
-HWY_INLINE void PrefetchRows(const TileOperands& t, std::int64_t r0, std::int64_t r1, std::int64_t c0) {
-  constexpr int kWrite = 1, kKeepInL1 = 3;
-  const auto N = static_cast<std::int64_t>(hn::Lanes(hn::ScalableTag<float>()));
-  for (std::int64_t r = r0; r < r1; ++r) {
-    const float* row = t.c + r * t.ld_c + c0;
-    for (std::int64_t at = 0; at < NV * N; at += kCacheLineFloats) __builtin_prefetch(row + at, kWrite, kKeepInL1);
-    __builtin_prefetch(row + NV * N - 1, kWrite, kKeepInL1);  // rows need not start on a line
-  }
-}
-
-// Asks for a's rows [r0, r1), all `depth` of them, to come into L1 while the block
-// before them runs: for a row-major a that comes from L3 (the backward's Q and dO,
-// revisited once per key tile). Each block starts six rows of eight or so lines,
-// too short a stream for the hardware's prefetchers, and with a's rows from L3 the
-// backward's S and dP ran at 85% of their speed with the rows in L2 (timed with
-// the time-stamp counter against the same product run again at once, D = 128, L
-// = 2048, 1 thread); with this, at 94 to 96%. Only the first column chunk needs
-// it: the others find a in L2.
-HWY_INLINE void PrefetchRowsOfA(const TileOperands& t, std::int64_t r0, std::int64_t r1, std::int64_t depth) {
-  constexpr int kRead = 0, kKeepInL1 = 3;
-  for (std::int64_t r = r0; r < r1; ++r) {
-    const float* row = t.a + r * t.a_row;
-    for (std::int64_t at = 0; at < depth; at += kCacheLineFloats) __builtin_prefetch(row + at, kRead, kKeepInL1);
-    __builtin_prefetch(row + depth - 1, kRead, kKeepInL1);  // rows need not start on a line
+// Asks for the first `width` floats of `rows` rows, `ld` apart from `first`, to
+// come into L1 while the block before them runs; kRw = 1 for rows to be written.
+template <int kRw>
+HWY_INLINE void PrefetchRowSpans(const float* first, std::int64_t ld, std::int64_t rows, std::int64_t width) {
+  constexpr int kKeepInL1 = 3;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = first + r * ld;
+    for (std::int64_t at = 0; at < width; at += kCacheLineFloats) __builtin_prefetch(row + at, kRw, kKeepInL1);
+    __builtin_prefetch(row + width - 1, kRw, kKeepInL1);  // rows need not start on a line
   }
 }
 
 template <TileInit kInit, int NV>
 HWY_INLINE void TileChunk(const TileOperands& t, std::int64_t c0, std::int64_t rows, std::int64_t depth) {
+  const auto N = static_cast<std::int64_t>(hn::Lanes(hn::ScalableTag<float>()));
   std::int64_t r = 0;
   for (; r + kTileRowBlock <= rows; r += kTileRowBlock) {
     // c += a b: the next block's rows of c come in while this block runs. The
@@ -141,9 +124,16 @@ HWY_INLINE void TileChunk(const TileOperands& t, std::int64_t c0, std::int64_t r
     // 133.7, causal L=2048 139.3 against 127.7; L=8192 within 1% either way; two
     // blocks ahead 125.8 (D=128 L=2048). The forward's O (load_scaled), hot in L2,
     // gained nothing from it.
-    if constexpr (kInit == TileInit::load)
-      PrefetchRows<NV>(t, r + kTileRowBlock, std::min(rows, r + 2 * kTileRowBlock), c0);
-    if (t.a_far && c0 == 0) PrefetchRowsOfA(t, r + kTileRowBlock, std::min(rows, r + 2 * kTileRowBlock), depth);
+    const std::int64_t next = r + kTileRowBlock, next_rows = std::min<std::int64_t>(rows - next, kTileRowBlock);
+    if constexpr (kInit == TileInit::load) PrefetchRowSpans<1>(t.c + next * t.ld_c + c0, t.ld_c, next_rows, NV * N);
+    // A row-major a from L3 (the backward's Q and dO, revisited once per key tile):
+    // the next block's rows, all their depth. Each block starts six rows of eight or
+    // so lines, too short a stream for the hardware's prefetchers; with a's rows
+    // from L3 the backward's S and dP ran at 85% of their speed with the rows in L2
+    // (timed with the time-stamp counter against the same product run again at
+    // once, D = 128, L = 2048, 1 thread), with this at 94 to 96%. Only the first
+    // column chunk needs it: the others find a in L2.
+    if (t.a_far && c0 == 0) PrefetchRowSpans<0>(t.a + next * t.a_row, t.a_row, next_rows, depth);
     TileBlock<kInit, kTileRowBlock, NV>(t, r, c0, depth);
   }
   // The rows left over in one block: one row at a time, each a chain of NV FMAs
