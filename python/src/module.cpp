@@ -5,6 +5,7 @@
 
 #include "attn/error.hpp"
 #include "attn/rng.hpp"
+#include "attn/threads.hpp"
 #include "bindings.hpp"
 
 namespace attn::python {
@@ -66,6 +67,19 @@ the argument.)";
 
 Restarts the stream that seeds dropout and parameter initialisation, as
 torch.manual_seed does for torch's.)");
+
+  m.def("set_num_threads", &attn::set_num_threads, "n"_a,
+        R"(set_num_threads(n)
+--
+
+Threads for attn's kernels from now on, n >= 1, as torch.set_num_threads. The
+default is the cores OpenMP sees (OMP_NUM_THREADS if set). Results are the same
+bits for any thread count.)");
+  m.def("get_num_threads", &attn::num_threads,
+        R"(get_num_threads()
+--
+
+The threads attn's kernels use, as torch.get_num_threads.)");
 
   register_ops(m);
   register_modules(m);

@@ -323,3 +323,23 @@ def test_masked_softmax_errors_name_the_argument():
         attn.masked_softmax(x, [1, 2, 3])
     with pytest.raises(ValueError, match=r"valid_lens \(2\) holds 5, outside \[0, 4\]"):
         attn.masked_softmax(x, [1, 5])
+
+
+def test_set_num_threads_changes_the_threads_not_the_bits():
+    gen = np.random.default_rng(17)
+    # 8 heads of 600 queries: several tasks per thread, so that two threads share them.
+    q, k, v = randn(gen, 1, 8, 600, 64), randn(gen, 1, 8, 700, 64), randn(gen, 1, 8, 700, 64)
+    saved = attn.get_num_threads()
+    try:
+        outputs = {}
+        for n in (1, 2):
+            attn.set_num_threads(n)
+            assert attn.get_num_threads() == n
+            outputs[n] = attn.scaled_dot_product_attention(q, k, v, is_causal=True)
+        assert np.array_equal(outputs[1], outputs[2])
+        assert relative_error(outputs[1], sdpa_oracle(q, k, v, is_causal=True)) <= fused_attention_budget(64, 700)
+        with pytest.raises(attn.Error, match=r"\[set_num_threads\] n must be at least 1, got 0"):
+            attn.set_num_threads(0)
+        assert attn.get_num_threads() == 2
+    finally:
+        attn.set_num_threads(saved)
