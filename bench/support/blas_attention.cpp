@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "attn/error.hpp"
+#include "support/softmax_rows.hpp"
 
 namespace attn::bench {
 
@@ -27,24 +27,6 @@ BlasAttention::BlasAttention(std::int64_t length, std::int64_t head_dim, BlasVar
 }
 
 namespace {
-
-// Softmax of each of `rows` rows of `s` (row r is query r0 + r, `n` keys wide, stride
-// ld); with `causal`, keys after the query are -inf first.
-void softmax_rows(float* s, std::int64_t rows, std::int64_t n, std::int64_t ld, std::int64_t r0,
-                  bool causal) {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = s + r * ld;
-    const std::int64_t allowed = causal ? std::min(n, r0 + r + 1) : n;
-    for (std::int64_t j = allowed; j < n; ++j) row[j] = kNegInf;
-    float max = kNegInf;
-    for (std::int64_t j = 0; j < allowed; ++j) max = std::max(max, row[j]);
-    float sum = 0;
-    for (std::int64_t j = 0; j < n; ++j) sum += row[j] = std::exp(row[j] - max);
-    const float inv = 1.0f / sum;
-    for (std::int64_t j = 0; j < n; ++j) row[j] *= inv;
-  }
-}
 
 void check(const Tensor& t, const char* name, std::int64_t length, std::int64_t head_dim) {
   if (t.rank() != 4 || t.size(2) != length || t.size(3) != head_dim || !t.is_contiguous())

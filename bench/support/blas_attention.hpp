@@ -2,7 +2,7 @@
 // sgemm, what a framework without a fused kernel does.
 //
 //   S = scale * Q K^T      cblas_sgemm          (rows, L) per head
-//   P = softmax(S)         row max, exp, sum    (causal: j > i is -inf before it)
+//   P = softmax(S)         softmax_rows.hpp     (vectorised exp; causal: j > i gets 0)
 //   O = P V                cblas_sgemm          (rows, D)
 //
 // Two variants: `full` materialises the whole (L, L) scores of one head at a time;
