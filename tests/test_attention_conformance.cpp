@@ -151,12 +151,14 @@ std::vector<float> flat_result(const AttentionResult& r) {
 
 TEST(AttentionDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
   Rng rng(31);
-  // 9 query blocks of 64 per head, 2 heads sharing a key/value head: 36 blocks,
-  // which one thread takes 4 to a task and two threads 2 to a task
+  // 5 query blocks of 120 per head, 4 heads, 2 sharing each key/value head: 20
+  // blocks, which one thread takes 2 to a task and two threads 1 to a task
   // (fused_blocks_per_task), so the bits must not depend on the grouping either.
   const Tensor q = Tensor::randn({1, 4, 560, 64}, rng), k = Tensor::randn({1, 2, 600, 64}, rng),
                v = Tensor::randn({1, 2, 600, 64}, rng);
-  ASSERT_NE(attn::detail::fused_blocks_per_task(36, 1), attn::detail::fused_blocks_per_task(36, 2));
+  ASSERT_EQ(attn::detail::fused_tiles(64, 64).query_rows, 120);
+  const std::int64_t cap = attn::detail::fused_task_block_cap(120, 64, 64, attn::detail::l2_cache_bytes());
+  ASSERT_NE(attn::detail::fused_blocks_per_task(20, 1, cap), attn::detail::fused_blocks_per_task(20, 2, cap));
   // A window moves each block's first key, and with it, were tiles placed from
   // there, the tiles a row is summed over.
   const Mask masks[] = {
@@ -185,20 +187,37 @@ TEST(AttentionDeterminism, SameBitsForOneAndTwoThreadsAndAcrossRuns) {
 
 TEST(FusedTiles, BlocksPerTaskLeaveEveryWorkerEightTasks) {
   using attn::detail::fused_blocks_per_task;
-  EXPECT_EQ(fused_blocks_per_task(256, 2), 4) << "B=1, H=8, L=2048: capped at 4";
-  EXPECT_EQ(fused_blocks_per_task(36, 1), 4);
-  EXPECT_EQ(fused_blocks_per_task(36, 2), 2);
-  EXPECT_EQ(fused_blocks_per_task(8, 2), 1) << "few blocks: one each";
-  EXPECT_EQ(fused_blocks_per_task(0, 2), 1);
+  EXPECT_EQ(fused_blocks_per_task(256, 2, 4), 4) << "B=1, H=8, L=4096: capped";
+  EXPECT_EQ(fused_blocks_per_task(256, 2, 8), 8);
+  EXPECT_EQ(fused_blocks_per_task(256, 2, 100), 8) << "never above 8";
+  EXPECT_EQ(fused_blocks_per_task(36, 1, 8), 4);
+  EXPECT_EQ(fused_blocks_per_task(36, 2, 8), 2);
+  EXPECT_EQ(fused_blocks_per_task(8, 2, 8), 1) << "few blocks: one each";
+  EXPECT_EQ(fused_blocks_per_task(0, 2, 8), 1);
+  EXPECT_EQ(fused_blocks_per_task(256, 2, 0), 1) << "a cap under 1 is 1";
   for (Index blocks : {1, 15, 16, 17, 63, 64, 1000})
-    for (int workers : {1, 2, 4, 16}) {
-      const Index g = fused_blocks_per_task(blocks, workers);
-      EXPECT_GE(g, 1);
-      EXPECT_LE(g, 4);
-      if (g > 1) {
-        EXPECT_GE(blocks / g, 8 * workers) << blocks << " blocks, " << workers << " workers";
+    for (int workers : {1, 2, 4, 16})
+      for (Index cap : {1, 4, 8}) {
+        const Index g = fused_blocks_per_task(blocks, workers, cap);
+        EXPECT_GE(g, 1);
+        EXPECT_LE(g, cap);
+        if (g > 1) {
+          EXPECT_GE(blocks / g, 8 * workers) << blocks << " blocks, " << workers << " workers";
+        }
       }
-    }
+}
+
+TEST(FusedTiles, TaskBlocksAsManyAsL2HoldsTheirQueriesAndOutputs) {
+  using attn::detail::fused_task_block_cap;
+  // A block of 120 rows holds 120 (Dk + Dv) floats of Q and O.
+  EXPECT_EQ(fused_task_block_cap(120, 128, 128, 512 * 1024), 4) << "Zen 3, D = 128: 4 blocks of 120 KiB";
+  EXPECT_EQ(fused_task_block_cap(120, 128, 128, 1024 * 1024), 8) << "Zen 4, D = 128";
+  EXPECT_EQ(fused_task_block_cap(120, 64, 64, 512 * 1024), 8);
+  EXPECT_EQ(fused_task_block_cap(120, 64, 64, 32 * 1024 * 1024), 8) << "never above 8";
+  EXPECT_EQ(fused_task_block_cap(120, 512, 512, 256 * 1024), 1) << "never below 1";
+  EXPECT_EQ(fused_task_block_cap(120, 128, 64, 512 * 1024), 5) << "Dk and Dv both count";
+  EXPECT_EQ(fused_task_block_cap(0, 0, 0, 0), 1);
+  EXPECT_GT(attn::detail::l2_cache_bytes(), 0);
 }
 
 // ---- tiles and dispatch -------------------------------------------------------------------

@@ -27,10 +27,19 @@ struct FusedTiles {
 FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_t l1_bytes = kL1Bytes,
                        std::int64_t l2_bytes = kL2Bytes);
 
-// Query blocks of Br rows per task, for `query_blocks` blocks in all (B H
-// ceil(Lq / Br)) and `workers` threads: up to 4 share each packed key tile, while
-// every worker gets at least 8 tasks. Any grouping gives the same bits.
-std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers);
+// The query blocks of Br rows that one task may take: as many as an L2 of
+// `l2_bytes` holds their Q and O, 1 to 8.
+std::int64_t fused_task_block_cap(std::int64_t query_rows, std::int64_t key_dim, std::int64_t value_dim,
+                                  std::int64_t l2_bytes);
+
+// Query blocks per task, for `query_blocks` blocks in all (B H ceil(Lq / Br)) and
+// `workers` threads: up to `cap` share each packed key tile, while every worker
+// gets at least 8 tasks. Any grouping gives the same bits, so the cap may follow
+// the machine's caches where the tiles may not.
+std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers, std::int64_t cap);
+
+// This machine's per-core L2, as the C library reports it (kL2Bytes if it does not).
+std::int64_t l2_cache_bytes();
 
 // "AVX2, Br=120, Bc=128": the Highway target that runs and the tiles for p.
 std::string fused_describe(const SdpaParams& p);
