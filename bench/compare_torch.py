@@ -7,7 +7,8 @@ L x L scores, their softmax and the product with V), and attn.MultiheadAttention
 against torch.nn.MultiheadAttention holding the same weights, in eval mode.
 Each case alternates the two libraries, each call after a cache flush, and
 prints the median of --repeats calls, so that both are measured under the same
-load. Every case first checks that the two outputs agree.
+load. Every case first prints how far apart the two outputs are, and stops if
+they differ by more than float32 rounding allows (1e-4, norm-wise).
 
     scripts/test   # or any build of the release preset, which builds the module
     PYTHONPATH=build/release/python /usr/bin/python3 bench/compare_torch.py --threads 2
@@ -15,11 +16,16 @@ load. Every case first checks that the two outputs agree.
 
 GFLOP/s counts what bench/support/flops.hpp counts: 4 B H (allowed pairs) D for
 attention (a causal mask allows L (L + 1) / 2 pairs per head), plus 8 B L E^2
-for the module's four projections. Memory bounds L: torch keeps a head's
-scores and their softmax, 2 x 4 H L^2 bytes, 4 GiB at L = 8192.
+for the module's four projections. Memory bounds L: torch keeps every head's
+scores and their softmax, 2 x 4 B H L^2 bytes (4 GiB at B = 1, H = 8, L = 8192).
+
+Both libraries get --threads: torch.set_num_threads and attn.set_num_threads for
+their own threads, and openblas_set_num_threads for every OpenBLAS loaded (torch
+runs its products there, attn its projections).
 """
 
 import argparse
+import ctypes
 import os
 import statistics
 import sys
@@ -63,7 +69,13 @@ def relative_error(got, want):
     return float(np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-300))
 
 
+def check_agreement(diff, case):
+    if not diff <= 1e-4:
+        sys.exit(f"{case}: attn and torch differ by {diff:.1e} (relative); not timing a wrong result")
+
+
 def attention_flops(batch, heads, length, dim, causal):
+    """bench/support/flops.hpp's attention_flops."""
     pairs = length * (length + 1) // 2 if causal else length * length
     return 4.0 * batch * heads * pairs * dim
 
@@ -92,6 +104,7 @@ def compare_sdpa(args, gen):
                         lambda: torch.nn.functional._scaled_dot_product_attention(tq, tk, tv, None, 0.0, False,
                                                                                   causal),
                         args.repeats)
+                check_agreement(diff, f"scaled_dot_product_attention L={length} D={dim} causal={causal}")
                 flops = attention_flops(args.batch, args.heads, length, dim, causal)
                 a, t = flops / attn_ms / 1e6, flops / torch_ms / 1e6
                 print(f"{length:>6} {dim:>4} {'yes' if causal else 'no':>6} {attn_ms:>9.2f} {a:>8.1f} "
@@ -124,6 +137,7 @@ def compare_mha(args, gen):
                     lambda: ours(x, x, x, need_weights=False, is_causal=causal),
                     lambda: theirs(tx, tx, tx, need_weights=False, attn_mask=blocked),
                     args.repeats)
+            check_agreement(diff, f"MultiheadAttention L={length} causal={causal}")
             flops = (attention_flops(args.batch, args.heads, length, args.mha_head_dim, causal)
                      + 8.0 * args.batch * length * embed * embed)
             print(f"{length:>6} {'yes' if causal else 'no':>6} {attn_ms:>9.2f} {flops / attn_ms / 1e6:>8.1f} "
@@ -136,6 +150,25 @@ def loaded_blas():
     with open("/proc/self/maps") as maps:
         paths = {line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line}
     return sorted(os.path.realpath(p) for p in paths) or ["none found"]
+
+
+def limit_openblas(threads):
+    """Sets every loaded OpenBLAS's pool to `threads`; says what each now has."""
+    counts = []
+    for path in loaded_blas():
+        lib = ctypes.CDLL(path)  # the loaded instance, not a second copy
+        if hasattr(lib, "openblas_set_num_threads"):
+            lib.openblas_set_num_threads(threads)
+            counts.append(f"{os.path.basename(path)} {lib.openblas_get_num_threads()}")
+    return counts or ["no OpenBLAS loaded"]
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def int_list(text):
@@ -159,13 +192,16 @@ def main():
 
     torch.set_num_threads(args.threads)
     attn.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, numpy {np.__version__}, BLAS libraries loaded: {', '.join(loaded_blas())}; "
-          f"{args.threads} threads each (torch.set_num_threads, attn.set_num_threads)")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs")
+    print(f"torch {torch.__version__}, numpy {np.__version__}; {args.threads} threads each "
+          f"(torch.set_num_threads, attn.set_num_threads); OpenBLAS threads: {', '.join(limit_openblas(args.threads))}")
     gen = np.random.default_rng(0)
     compare_sdpa(args, gen)
     if args.mha_head_dim > 0:
         compare_mha(args, gen)
     print("\nx torch: torch's ms over attn's; rel. diff: ||attn - torch|| / ||torch|| of the outputs")
+    if args.mha_head_dim > 0 and args.causal != "no":
+        print("torch's causal module rows take its slower general path: 1.13's fast path refuses an attn_mask")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "attn/error.hpp"
@@ -62,6 +63,14 @@ TEST(Threads, CountIsSetAndChecked) {
   EXPECT_THAT(attn::test::error_of([] { attn::set_num_threads(0); }),
               HasSubstr("[set_num_threads] n must be at least 1, got 0"));
   EXPECT_EQ(attn::num_threads(), 3);
+}
+
+TEST(Threads, CountIsOneForTheWholeProcess) {
+  const ThreadCount count(1);
+  int seen = 0;
+  std::thread other([&] { seen = attn::num_threads(); });
+  other.join();
+  EXPECT_EQ(seen, 1) << "a thread the program started finds the count set elsewhere";
 }
 
 }  // namespace

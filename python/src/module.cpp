@@ -72,7 +72,8 @@ torch.manual_seed does for torch's.)");
         R"(set_num_threads(n)
 --
 
-Threads for attn's kernels from now on, n >= 1, as torch.set_num_threads. The
+Threads for attn's kernels from now on, n >= 1, for the whole process (every
+thread, and OpenBLAS's for the projections), as torch.set_num_threads. The
 default is the cores OpenMP sees (OMP_NUM_THREADS if set). Results are the same
 bits for any thread count.)");
   m.def("get_num_threads", &attn::num_threads,

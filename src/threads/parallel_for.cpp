@@ -4,21 +4,36 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <string>
 
 #include "attn/error.hpp"
 #include "attn/threads.hpp"
+#include "kernels/cpu/linear_blas.hpp"
 
 namespace attn {
 
+namespace {
+
+// The count set, 0 for OpenMP's default. One for the process, as torch's is:
+// omp_set_num_threads would set only the calling thread's, so that a program
+// calling attn from a thread of its own would find the default there.
+std::atomic<int> requested_threads{0};
+
+}  // namespace
+
 void set_num_threads(int n) {
   if (n < 1) throw Error("[set_num_threads] n must be at least 1, got " + std::to_string(n));
-  omp_set_num_threads(n);
+  requested_threads.store(n);
+  detail::set_blas_threads(n);  // the projections' sgemm
 }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() {
+  const int n = requested_threads.load();
+  return n > 0 ? n : omp_get_max_threads();
+}
 
 namespace detail {
 

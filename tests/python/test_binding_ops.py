@@ -341,5 +341,11 @@ def test_set_num_threads_changes_the_threads_not_the_bits():
         with pytest.raises(attn.Error, match=r"\[set_num_threads\] n must be at least 1, got 0"):
             attn.set_num_threads(0)
         assert attn.get_num_threads() == 2
+        attn.set_num_threads(1)
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(attn.get_num_threads()))
+        other.start()
+        other.join()
+        assert seen == [1], "one count for the process, as torch's"
     finally:
         attn.set_num_threads(saved)

@@ -44,7 +44,7 @@ constexpr std::int64_t kEdgeRows = 3 * kTilePanelRows;
 constexpr std::int64_t kMaxBlocksPerTask = 8;
 
 // The scratch of one worker, each buffer starting on a cache line. A task's rows
-// are up to kBlocksPerTask query blocks of Br rows; S holds one block at a time.
+// are up to kMaxBlocksPerTask query blocks of Br rows; S holds one block at a time.
 struct Scratch {
   std::shared_ptr<void> memory;
   float* q = nullptr;      // (rows, Dk), times scale log2 e
@@ -97,7 +97,7 @@ struct QueryBlock {
 };
 
 // One task: the rows [i0, i0 + rows) of (b, h), in query blocks of Br rows that
-// share each packed K^T tile. Key tiles lie on one grid, multiples of Bc, and a
+// share each packed K^T and V tile. Key tiles lie on one grid, multiples of Bc, and a
 // row's tiles do not depend on the other rows of its task: the results are the
 // same bits however rows are grouped into tasks.
 class BlockTask {
@@ -335,7 +335,8 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   const auto f = static_cast<std::int64_t>(sizeof(float));
   const std::int64_t dk = std::max<std::int64_t>(key_dim, 1), dv = std::max<std::int64_t>(value_dim, 1);
   // Bc: the products keep a column chunk of K^T or V in L1 (its depth by two
-  // vectors) while the query rows stream past, so the tiles themselves need only
+  // vectors; AVX-512's four-vector chunks are twice that, partly in L2) while the
+  // query rows stream past, so the tiles themselves need only
   // L2. Larger tiles load, rescale and store O, and run the softmax step's per-row
   // work, once per more keys: twice the keys whose K^T or V would fill L1, Dk = Dv
   // = 64 256, 128 128. Measured on Zen 3 (B=1, H=8, 2 threads, V packed, medians
@@ -368,7 +369,9 @@ std::int64_t fused_task_block_cap(std::int64_t query_rows, std::int64_t key_dim,
   // 2 threads, 3 alternated runs of medians of 5, GFLOP/s): on Zen 4 (1 MiB L2),
   // 8 blocks against 4 gave D=128 210 to 212 against 205 to 207, D=64 202 to 204
   // against 196 to 201, 6 blocks the same as 8; on Zen 3 (512 KiB), D=128, 4
-  // blocks were the best, and at D=64 6 or 8 no faster than 4.
+  // blocks were the best, and at D=64 6 or 8 no faster than 4. The tiles that
+  // share L2 with them are left out, as the measurements allow; so are threads
+  // that share a core's L2 (SMT), which the machines measured did not have.
   const std::int64_t block_bytes = std::max<std::int64_t>(query_rows, 1) *
                                    (std::max<std::int64_t>(key_dim, 1) + std::max<std::int64_t>(value_dim, 1)) *
                                    std::int64_t{sizeof(float)};
@@ -384,8 +387,11 @@ std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers, std::
 
 std::int64_t l2_cache_bytes() {
   static const std::int64_t bytes = [] {
+#ifdef _SC_LEVEL2_CACHE_SIZE  // glibc's
     const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    return reported > 0 ? static_cast<std::int64_t>(reported) : kL2Bytes;
+    if (reported > 0) return static_cast<std::int64_t>(reported);
+#endif
+    return kL2Bytes;
   }();
   return bytes;
 }

@@ -43,4 +43,6 @@ void linear_backward_blas(const LinearBackwardParams& p) {
     for (std::int64_t o = 0; o < p.out; ++o) p.dbias[o] += p.dy[r * p.out + o];
 }
 
+void set_blas_threads(int n) { openblas_set_num_threads(n); }
+
 }  // namespace attn::detail

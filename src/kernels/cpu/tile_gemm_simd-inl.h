@@ -2,9 +2,9 @@
 // forward (scores, P V) and the backward (scores, dP, dV, dQ, dK). A Highway
 // "-inl.h" header: included once per target, hence the toggle guard.
 //
-// Register blocking (AVX2: 16 vector registers of 8 floats; AVX-512's 6 x 4: see
-// kTileVecBlock): 6 rows of c x 2 vectors = 12 accumulators; per step of the
-// depth loop 2 loads of b, 6 broadcasts of a and 12 independent FMAs. The FMA latency (4 cycles x 2 pipes) needs 8 in
+// Register blocking (AVX2: 16 vector registers of 8 floats): 6 rows of c x 2
+// vectors = 12 accumulators; per step of the depth loop 2 loads of b, 6
+// broadcasts of a and 12 independent FMAs. AVX-512 takes 6 x 4 (kTileVecBlock). The FMA latency (4 cycles x 2 pipes) needs 8 in
 // flight; 12 leave slack for the loads, and 12 + 2 + 1 registers do not spill.
 // Two vectors divide every padded tile and head dim of 16 floats or more, so the
 // common head dims (64, 128) and tiles have no column tail; 4 x 3 had a 2-vector
@@ -64,7 +64,8 @@ struct TileOperands {
 inline constexpr int kTileRowBlock = static_cast<int>(kTilePanelRows);  // rows of c per block
 // Vectors of columns per block. AVX-512's 32 registers hold 6 x 4 accumulators
 // (24 + 4 + 1): per step 4 loads and 6 broadcasts feed 24 FMAs, and a 64-column
-// chunk halves the passes over a's rows. Measured on Zen 4 (forward, B=1, H=8,
+// chunk halves the passes over a's rows, though at depth 128 the chunk (32 KiB)
+// no longer stays in L1 alone. Measured on Zen 4 (forward, B=1, H=8,
 // L=4096, 2 threads, 3 alternated runs of medians of 5, GFLOP/s): D=128 207.6,
 // 209.4, 208.9 against 207.2, 207.4, 207.0 with 6 x 2; D=64 200.3, 202.0, 202.2
 // against 197.2, 201.9, 199.1. 12 x 2 was slower (D=128 202.8 to 205.0).
