@@ -2,9 +2,9 @@
 // leaves any allowed entry in, each as S = Q K^T, an online softmax step and
 // O = O alpha + P V; then O / l and lse = m + log l. A task takes up to eight query
 // blocks of one head (as many as L2 holds their Q and O), which share each packed
-// K^T and V tile. Scores are kept in units of
-// log2 e (the scale folded into Q once, when it is packed), so that the softmax
-// takes 2^x, cheaper in lanes than e^x. The lanes are in attention_fused_simd.cpp.
+// K^T and V tile. Scores are kept in units of log2 e (the scale folded into Q once,
+// when it is packed), so that the softmax takes 2^x, cheaper in lanes than e^x.
+// The lanes are in attention_fused_simd.cpp.
 #include "kernels/cpu/attention_fused.hpp"
 
 #include <unistd.h>
@@ -97,9 +97,9 @@ struct QueryBlock {
 };
 
 // One task: the rows [i0, i0 + rows) of (b, h), in query blocks of Br rows that
-// share each packed K^T and V tile. Key tiles lie on one grid, multiples of Bc, and a
-// row's tiles do not depend on the other rows of its task: the results are the
-// same bits however rows are grouped into tasks.
+// share each packed K^T and V tile. Key tiles lie on one grid, multiples of Bc,
+// and a row's tiles do not depend on the other rows of its task: the results are
+// the same bits however rows are grouped into tasks.
 class BlockTask {
  public:
   BlockTask(const SdpaParams& p, const Plan& plan, Scratch& w, std::int64_t task)
@@ -336,8 +336,7 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   const std::int64_t dk = std::max<std::int64_t>(key_dim, 1), dv = std::max<std::int64_t>(value_dim, 1);
   // Bc: the products keep a column chunk of K^T or V in L1 (its depth by two
   // vectors; AVX-512's four-vector chunks are twice that, partly in L2) while the
-  // query rows stream past, so the tiles themselves need only
-  // L2. Larger tiles load, rescale and store O, and run the softmax step's per-row
+  // query rows stream past, so the tiles themselves need only L2. Larger tiles load, rescale and store O, and run the softmax step's per-row
   // work, once per more keys: twice the keys whose K^T or V would fill L1, Dk = Dv
   // = 64 256, 128 128. Measured on Zen 3 (B=1, H=8, 2 threads, V packed, medians
   // of 7 to 9 alternated runs, GFLOP/s): D=128 Bc = 128 against 64 (V in place),
@@ -365,11 +364,12 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
 std::int64_t fused_task_block_cap(std::int64_t query_rows, std::int64_t key_dim, std::int64_t value_dim,
                                   std::int64_t l2_bytes) {
   // A task revisits its blocks' Q and O rows at every key tile: as many blocks as
-  // L2 holds their Q and O. Measured (B=1, H=8, L=2048 and 8192, causal and not,
-  // 2 threads, 3 alternated runs of medians of 5, GFLOP/s): on Zen 4 (1 MiB L2),
-  // 8 blocks against 4 gave D=128 210 to 212 against 205 to 207, D=64 202 to 204
-  // against 196 to 201, 6 blocks the same as 8; on Zen 3 (512 KiB), D=128, 4
-  // blocks were the best, and at D=64 6 or 8 no faster than 4. The tiles that
+  // L2 holds their Q and O. Measured on Zen 4 (1 MiB L2; B=1, H=8, 2 threads, 3
+  // alternated runs of medians of 5, GFLOP/s), 6 blocks against 4: D=128 L=2048
+  // 208.9 to 211.1 against 202.1 to 207.3, L=8192 209.5 to 210.3 against 205.4 to
+  // 207.1; D=64 L=2048 202.5 to 203.3 against 195.9 to 201.6; 8 as fast as 6 (but
+  // for one disturbed round). On Zen 3 (512 KiB), D=128, 4 blocks were the best,
+  // and at D=64 6 or 8 no faster than 4. The tiles that
   // share L2 with them are left out, as the measurements allow; so are threads
   // that share a core's L2 (SMT), which the machines measured did not have.
   const std::int64_t block_bytes = std::max<std::int64_t>(query_rows, 1) *

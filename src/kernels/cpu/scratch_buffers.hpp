@@ -17,10 +17,10 @@ namespace attn::detail {
 inline constexpr std::int64_t kCacheLineBytes = 64;
 inline constexpr std::int64_t kCacheLineFloats = kCacheLineBytes / sizeof(float);
 // The packed tiles' rows are a cache line longer than their padded width. The
-// tile products read a chunk of two or four vectors down all rows of their b operand, and
-// rows a multiple of 256 bytes apart (Bc = 128 floats, or D = 64 or 128) would put
-// that chunk in a few of L1's 64 sets, their 8 ways full, so that any other line
-// there evicts it.
+// tile products read a chunk of two or four vectors down all rows of their b
+// operand, and rows a multiple of 256 bytes apart (Bc = 128 floats, or D = 64 or
+// 128) would put that chunk in a few of L1's 64 sets, their 8 ways full, so that
+// any other line there evicts it.
 inline constexpr std::int64_t kRowSkew = kCacheLineFloats;
 
 // Allocates the buffers, each {where its pointer goes, its floats}, and points them

@@ -4,15 +4,16 @@
 //
 // Register blocking (AVX2: 16 vector registers of 8 floats): 6 rows of c x 2
 // vectors = 12 accumulators; per step of the depth loop 2 loads of b, 6
-// broadcasts of a and 12 independent FMAs. AVX-512 takes 6 x 4 (kTileVecBlock). The FMA latency (4 cycles x 2 pipes) needs 8 in
-// flight; 12 leave slack for the loads, and 12 + 2 + 1 registers do not spill.
+// broadcasts of a and 12 independent FMAs (AVX-512 takes 6 x 4: kTileVecBlock).
+// The FMA latency (4 cycles x 2 pipes) needs 8 in flight; 12 leave slack for the
+// loads, and 12 + 2 + 1 registers do not spill.
 // Two vectors divide every padded tile and head dim of 16 floats or more, so the
 // common head dims (64, 128) and tiles have no column tail; 4 x 3 had a 2-vector
 // tail (8 accumulators, no slack) at D = 64 and a 1-vector one at 128 keys.
 // Measured on Zen 3 (forward, B=1, H=8, L=2048, 1 thread, best of runs): D=64 57
 // against 53 GFLOP/s, D=128 64 against 58. The rows left over go in one smaller
 // block. The loops over column chunks are outside the loops over row groups, so
-// that b's chunk (depth, 2 or 4 vectors) stays in L1 while the rows of a stream past.
+// that b's chunk (depth, 2 vectors) stays in L1 while the rows of a stream past.
 //
 // a is read through two strides, a(r, k) = a[r * a_row + k * a_col], since its
 // elements are broadcast one at a time: a transposed operand (P^T, dS^T in the
