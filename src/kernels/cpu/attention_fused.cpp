@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -198,36 +199,35 @@ class BlockTask {
     return dropout_keeps(p_.dropout.seed, index, p_.dropout.p);
   }
 
-  // Asks for rows [j0, j0 + cols) of K or V (elements contiguous, rows
-  // row_stride apart) to come into L2 while other work runs. At L = 4096 a
-  // head's K and V (2 MiB at D = 64) no longer fit in L2, and the packing of the
-  // next tile would wait on L3 at every row. Into L2 only, so that the tiles and
-  // the scores keep L1.
-  void prefetch_rows(const float* rows, std::int64_t row_stride, std::int64_t cols,
-                     std::int64_t dim) const {
-    constexpr int kRead = 0, kKeepInL2 = 2;
-    const std::int64_t row_bytes = dim * std::int64_t{sizeof(float)};
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const auto* row = reinterpret_cast<const char*>(rows + c * row_stride);
-      for (std::int64_t at = 0; at < row_bytes; at += kCacheLineBytes)
-        __builtin_prefetch(row + at, kRead, kKeepInL2);
-    }
+  // Reads one float of each cache line of the tile's K and V rows, just before
+  // they are packed. Loads with nothing else between them, in address order, are
+  // in flight many at a time and the hardware prefetchers follow them; the
+  // packing's own loads, eight rows at a time between shuffles and stores, waited
+  // on L3 one by one, and software prefetches into L2 one tile ahead were evicted
+  // by the task's Q and O rows before the packing came (Zen 4: packing K took 8.7
+  // us per tile, against 2.1 with the rows read first; both tiles read so, B=1,
+  // H=8, L=2048, D=128, 2 threads, 4 alternated runs of medians of 7, GFLOP/s:
+  // 208.8 to 211.2 against 207.2 to 210.2).
+  void warm_tile(std::int64_t j0, std::int64_t cols) const {
+    std::uint32_t seen = 0;
+    if (p_.k_stride.j == 1) seen ^= read_lines(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride.i, cols, p_.key_dim);
+    if (p_.v_stride.j == 1) seen ^= read_lines(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride.i, cols, p_.value_dim);
+    volatile std::uint32_t kept = seen;  // the loads are the point: keep them
+    (void)kept;
   }
 
-  // K and V of the tile of the mask's keys after [j0, j0 + cols), for their
-  // packing. Measured on Zen 3 (B=1, H=8, L=4096, 2 threads, medians of 7
-  // alternated runs), against V of the current tile and K of the next: D=64
-  // 136.0 against 130.9 GFLOP/s, D=128 132.8 against 132.7. (Before V was
-  // packed, prefetching the V that P V read in place gave, on 1 thread, D=64 59.2
-  // against 56.8 and D=128 59.6 against 56.6.)
-  void prefetch_next_tile(std::int64_t j0, std::int64_t cols) const {
-    const std::int64_t next = j0 + cols;
-    if (next >= last_) return;
-    const std::int64_t next_cols = std::min(plan_.bc, last_ - next);
-    if (p_.k_stride.j == 1)
-      prefetch_rows(p_.k + p_.k_stride.at(b_, kvh_, next, 0), p_.k_stride.i, next_cols, p_.key_dim);
-    if (p_.v_stride.j == 1)
-      prefetch_rows(p_.v + p_.v_stride.at(b_, kvh_, next, 0), p_.v_stride.i, next_cols, p_.value_dim);
+  // The bits of one float per cache line of `cols` rows of `dim` floats, XORed:
+  // integer operations, whose one-cycle chain does not hold the loads back as a
+  // chain of float additions would.
+  static std::uint32_t read_lines(const float* rows, std::int64_t row_stride, std::int64_t cols, std::int64_t dim) {
+    std::uint32_t seen = 0;
+    if (dim <= 0) return seen;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const float* row = rows + c * row_stride;
+      for (std::int64_t at = 0; at < dim; at += kCacheLineFloats) seen ^= std::bit_cast<std::uint32_t>(row[at]);
+      seen ^= std::bit_cast<std::uint32_t>(row[dim - 1]);  // rows need not start on a line
+    }
+    return seen;
   }
 
   // V (cols, ld_v) of the tile, packed: see kRowSkew.
@@ -237,7 +237,7 @@ class BlockTask {
   }
 
   void forward_tile(std::int64_t j0, std::int64_t cols) {
-    prefetch_next_tile(j0, cols);
+    warm_tile(j0, cols);
     pack_keys(j0, cols);
     const float* v = values(j0, cols);
     for (std::int64_t g = 0; g < blocks_; ++g) {
@@ -336,15 +336,18 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   const std::int64_t dk = std::max<std::int64_t>(key_dim, 1), dv = std::max<std::int64_t>(value_dim, 1);
   // Bc: the products keep a column chunk of K^T or V in L1 (its depth by two
   // vectors; AVX-512's four-vector chunks are twice that, partly in L2) while the
-  // query rows stream past, so the tiles themselves need only L2. Larger tiles load, rescale and store O, and run the softmax step's per-row
-  // work, once per more keys: twice the keys whose K^T or V would fill L1, Dk = Dv
-  // = 64 256, 128 128. Measured on Zen 3 (B=1, H=8, 2 threads, V packed, medians
-  // of 7 to 9 alternated runs, GFLOP/s): D=128 Bc = 128 against 64 (V in place),
-  // L=2048 143.9 against 132.2, L=8192 139.6 against 132.7, causal L=2048 145.3
-  // against 136.5, 256 no faster; D=64 256 against 128, L=4096 132.2 against
-  // 129.7, causal L=2048 126.8 against 120.4; D=32 256 against 128, 110.9 against
-  // 104.4.
-  std::int64_t bc = 2 * l1_bytes / (f * std::max(dk, dv)) / kTileAlign * kTileAlign;
+  // query rows stream past, so the tiles themselves need only L2. Larger tiles
+  // load, rescale and store O, and run the softmax step's per-row work, once per
+  // more keys: four times the keys whose K^T or V would fill L1, Dk = Dv = 64 256
+  // (the cap), 128 256, 256 128. Measured on Zen 4 (B=1, H=8, L=2048, 2 threads,
+  // 3 alternated runs of medians of 7, GFLOP/s): D=128 256 against 128, 212.5 to
+  // 212.5 against 207.5 to 209.6, causal 205.0 to 207.2 against 203.1 to 205.1;
+  // D=256 128 against 64 within the noise. On Zen 3 (V packed, medians of 7 to 9
+  // alternated runs): D=128 Bc = 128 against 64 (V in place), L=2048 143.9 against
+  // 132.2, L=8192 139.6 against 132.7, causal L=2048 145.3 against 136.5, 256 no
+  // faster; D=64 256 against 128, L=4096 132.2 against 129.7, causal L=2048 126.8
+  // against 120.4; D=32 256 against 128, 110.9 against 104.4.
+  std::int64_t bc = 4 * l1_bytes / (f * std::max(dk, dv)) / kTileAlign * kTileAlign;
   bc = std::clamp(bc, kTileAlign, kTileCap);
   // Br: what a task keeps, Q (Br, Dk), O (Br, Dv), S (Br, Bc), with the K^T and V
   // tiles, fits in L2, up to 120 rows: each column chunk of K^T or V in L1
