@@ -104,22 +104,28 @@ class Runner {
 
 }  // namespace
 
-BenchTiming time_case(const BenchCase& c, int repeats) {
-  const Inputs in = make_inputs(c);
-  Runner runner(c);
-  bench::CacheFlusher flusher;
-  BenchTiming timing;
-  std::tie(timing.ran, timing.reason) = runner.run(in);  // the warm-up
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    flusher.flush();
-    const auto t0 = std::chrono::steady_clock::now();
-    runner.run(in);
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+std::vector<BenchTiming> time_cases(const std::vector<BenchCase>& cases, int repeats) {
+  if (cases.empty()) return {};
+  const Inputs in = make_inputs(cases.front());
+  std::vector<std::unique_ptr<Runner>> runners;
+  std::vector<BenchTiming> timings(cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    runners.push_back(std::make_unique<Runner>(cases[i]));
+    std::tie(timings[i].ran, timings[i].reason) = runners[i]->run(in);  // the warm-up
   }
-  timing.ms = bench::median(ms);
-  return timing;
+  bench::CacheFlusher flusher;
+  std::vector<std::vector<double>> ms(cases.size());
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      set_num_threads(cases[i].threads);
+      flusher.flush();
+      const auto t0 = std::chrono::steady_clock::now();
+      runners[i]->run(in);
+      ms[i].push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  for (std::size_t i = 0; i < cases.size(); ++i) timings[i].ms = bench::median(ms[i]);
+  return timings;
 }
 
 std::string kernel_that_runs(const BenchCase& c, std::string* reason) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace attn::tools {
 
@@ -27,8 +28,11 @@ struct BenchTiming {
   double ms = 0;       // median of the repeats
 };
 
-// A warm-up run, then `repeats` timed runs, each after a cache flush.
-BenchTiming time_case(const BenchCase& c, int repeats);
+// The kernels of one case (the cases differ in their kernel only), on the same
+// inputs: a warm-up run of each, then `repeats` rounds of one timed run of each in
+// turn, each after a cache flush, so that what the machine's other load does to one
+// kernel's runs it does to the others'. In the order of `cases`.
+std::vector<BenchTiming> time_cases(const std::vector<BenchCase>& cases, int repeats);
 
 // What scaled_dot_product_attention runs for the case's kernel: one run of one head at
 // the case's length, at most 1024, with the same head dim and mask.

@@ -1,5 +1,6 @@
 // `attn bench`: the FMA peak probe, then every (kernel, L, D, causal, threads) case
-// of the options, each the median of --repeats runs after a warm-up; a table with
+// of the options, each the median of --repeats runs after a warm-up, the kernels of
+// one (L, D, causal, threads) alternated run by run; a table with
 // GFLOP/s (bench/support's one FLOP formula), % of the peak for that thread count,
 // the speed-up over the best baseline and of causal over non-causal; a chart with
 // --chart; the extra memory of one forward with --memory.
@@ -25,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "attn/error.hpp"
@@ -211,8 +213,8 @@ void run_bench(const BenchCommand& command) {
   }
 
   std::fflush(stdout);
-  std::vector<Row> rows;
-  std::vector<std::string> notes;
+  // What each kernel runs, per (D, causal), at the longest L.
+  std::map<std::tuple<BenchKernel, std::int64_t, bool>, std::pair<std::string, std::string>> runs;
   for (const BenchKernel k : kernels)
     for (const std::int64_t d : command.dims)
       for (const bool causal : causals) {
@@ -222,30 +224,49 @@ void run_bench(const BenchCommand& command) {
             .head_dim = d,
             .causal = causal};
         std::string reason;
-        const std::string runs = kernel_that_runs(probe, &reason);
-        for (const int t : command.threads)
-          for (const std::int64_t l : command.lengths) {
-            const BenchCase c{.kernel = k,
-                              .batch = command.batch,
-                              .heads = command.heads,
-                              .length = l,
-                              .head_dim = d,
-                              .causal = causal,
-                              .threads = t};
-            if (runs == "reference" && l > kReferenceMaxLength) {
+        std::string ran = kernel_that_runs(probe, &reason);
+        runs[{k, d, causal}] = {std::move(ran), std::move(reason)};
+      }
+
+  // Each case's kernels timed together, their runs alternated (time_cases).
+  std::vector<Row> rows;
+  std::vector<std::string> notes;
+  for (const std::int64_t d : command.dims)
+    for (const bool causal : causals)
+      for (const int t : command.threads)
+        for (const std::int64_t l : command.lengths) {
+          std::vector<BenchCase> cases;
+          for (const BenchKernel k : kernels) {
+            const auto& [ran, reason] = runs.at({k, d, causal});
+            if (ran == "reference" && l > kReferenceMaxLength) {
               const std::string note =
                   fmt::format("{} (runs the reference kernel: {}) skipped above L = {}: too slow",
                               to_string(k), reason, kReferenceMaxLength);
               if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(note);
               continue;
             }
-            Row r{.c = c, .timing = time_case(c, command.repeats)};
+            cases.push_back({.kernel = k,
+                             .batch = command.batch,
+                             .heads = command.heads,
+                             .length = l,
+                             .head_dim = d,
+                             .causal = causal,
+                             .threads = t});
+          }
+          const std::vector<BenchTiming> timings = time_cases(cases, command.repeats);
+          for (std::size_t i = 0; i < cases.size(); ++i) {
+            Row r{.c = cases[i], .timing = timings[i]};
             const double flops = bench::attention_flops(
-                c.batch, c.heads, l, l, d, causal ? std::optional(Align::top_left) : std::nullopt);
+                r.c.batch, r.c.heads, l, l, d, causal ? std::optional(Align::top_left) : std::nullopt);
             r.gflops = flops / (r.timing.ms * 1e-3) / 1e9;
             rows.push_back(r);
           }
-      }
+        }
+  // The table by kernel, as the options list them, then D, causal, threads and L.
+  const auto kernel_rank = [&](BenchKernel k) { return std::find(kernels.begin(), kernels.end(), k) - kernels.begin(); };
+  std::stable_sort(rows.begin(), rows.end(), [&](const Row& x, const Row& y) {
+    return kernel_rank(x.c.kernel) < kernel_rank(y.c.kernel);
+  });
 
   // The probe once more, after the cases: on a shared machine either probe can
   // read low, and a low peak would flatter every "% peak". The higher one counts.
@@ -261,7 +282,7 @@ void run_bench(const BenchCommand& command) {
     return a.length == b.length && a.head_dim == b.head_dim && a.threads == b.threads;
   };
   fmt::print(
-      "\nB = {}, H = {}; ms is the median of {} runs after a warm-up; GFLOP/s counts "
+      "\nB = {}, H = {}; ms is the median of {} runs after a warm-up, a case's kernels run in turn; GFLOP/s counts "
       "4 B H L^2 D (causal: the L (L + 1) / 2 allowed pairs)\n",
       command.batch, command.heads, command.repeats);
   fmt::print("{:<18} {:<10} {:>6} {:>4} {:>6} {:>7} {:>10} {:>9} {:>7} {:>11} {:>11}\n", "kernel",
