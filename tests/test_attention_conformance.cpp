@@ -204,7 +204,7 @@ TEST(FusedTiles, BlocksPerTaskLeaveEveryWorkerEightTasks) {
   using attn::detail::fused_blocks_per_task;
   EXPECT_EQ(fused_blocks_per_task(256, 2, 4), 4) << "256 blocks: capped";
   EXPECT_EQ(fused_blocks_per_task(256, 2, 8), 8);
-  EXPECT_EQ(fused_blocks_per_task(256, 2, 100), 8) << "never above 8";
+  EXPECT_EQ(fused_blocks_per_task(1024, 2, 100), 16) << "never above 16";
   EXPECT_EQ(fused_blocks_per_task(36, 1, 8), 4);
   EXPECT_EQ(fused_blocks_per_task(36, 2, 8), 2);
   EXPECT_EQ(fused_blocks_per_task(8, 2, 8), 1) << "few blocks: one each";
@@ -226,11 +226,11 @@ TEST(FusedTiles, TaskBlocksAsManyAsL2HoldsTheirQueriesAndOutputs) {
   using attn::detail::fused_task_block_cap;
   // A block of 120 rows holds 120 (Dk + Dv) floats of Q and O.
   EXPECT_EQ(fused_task_block_cap(120, 128, 128, 512 * 1024), 4) << "Zen 3, D = 128: 4 blocks of 120 KiB";
-  EXPECT_EQ(fused_task_block_cap(120, 128, 128, 1024 * 1024), 8) << "Zen 4, D = 128";
-  EXPECT_EQ(fused_task_block_cap(120, 64, 64, 512 * 1024), 8);
-  EXPECT_EQ(fused_task_block_cap(120, 64, 64, 32 * 1024 * 1024), 8) << "never above 8";
+  EXPECT_EQ(fused_task_block_cap(120, 128, 128, 1024 * 1024), 9) << "Zen 4, D = 128: 8.5 blocks, to the nearest";
+  EXPECT_EQ(fused_task_block_cap(120, 64, 64, 512 * 1024), 9);
+  EXPECT_EQ(fused_task_block_cap(120, 64, 64, 32 * 1024 * 1024), 16) << "never above 16";
   EXPECT_EQ(fused_task_block_cap(120, 512, 512, 256 * 1024), 1) << "never below 1";
-  EXPECT_EQ(fused_task_block_cap(120, 128, 64, 512 * 1024), 5) << "Dk and Dv both count";
+  EXPECT_EQ(fused_task_block_cap(120, 128, 64, 512 * 1024), 6) << "Dk and Dv both count: 5.7 blocks";
   EXPECT_EQ(fused_task_block_cap(0, 0, 0, 0), 1);
 }
 

@@ -1,6 +1,6 @@
 // The fused CPU kernel: for each (b, h, query block), the key tiles that the mask
 // leaves any allowed entry in, each as S = Q K^T, an online softmax step and
-// O = O alpha + P V; then O / l and lse = m + log l. A task takes up to eight query
+// O = O alpha + P V; then O / l and lse = m + log l. A task takes up to 16 query
 // blocks of one head (as many as L2 holds their Q and O), which share each packed
 // K^T and V tile. Scores are kept in units of log2 e (the scale folded into Q once,
 // when it is packed), so that the softmax takes 2^x, cheaper in lanes than e^x.
@@ -42,7 +42,7 @@ constexpr std::int64_t kRowAlign = kTilePanelRows;  // Br: whole row panels, see
 constexpr std::int64_t kEdgeRows = 3 * kTilePanelRows;
 // Query blocks per task at most: they share each packed K^T and V tile, so that
 // the packing is paid once per that many blocks. See fused_task_block_cap.
-constexpr std::int64_t kMaxBlocksPerTask = 8;
+constexpr std::int64_t kMaxBlocksPerTask = 16;
 
 // The scratch of one worker, each buffer starting on a cache line. A task's rows
 // are up to kMaxBlocksPerTask query blocks of Br rows; S holds one block at a time.
@@ -367,18 +367,23 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
 std::int64_t fused_task_block_cap(std::int64_t query_rows, std::int64_t key_dim, std::int64_t value_dim,
                                   std::int64_t l2_bytes) {
   // A task revisits its blocks' Q and O rows at every key tile: as many blocks as
-  // L2 holds their Q and O. Measured on Zen 4 (1 MiB L2; B=1, H=8, 2 threads, 3
-  // alternated runs of medians of 5, GFLOP/s), 6 blocks against 4: D=128 L=2048
-  // 208.9 to 211.1 against 202.1 to 207.3, L=8192 209.5 to 210.3 against 205.4 to
-  // 207.1; D=64 L=2048 202.5 to 203.3 against 195.9 to 201.6; 8 as fast as 6 (but
-  // for one disturbed round). On Zen 3 (512 KiB), D=128, 4 blocks were the best,
-  // and at D=64 6 or 8 no faster than 4. The tiles that
-  // share L2 with them are left out, as the measurements allow; so are threads
-  // that share a core's L2 (SMT), which the machines measured did not have.
+  // L2 holds their Q and O, to the nearest. Measured on Zen 4 (1 MiB L2; B=1, H=8,
+  // 2 threads, 3 alternated runs of medians of 5, GFLOP/s), 6 blocks against 4:
+  // D=128 L=2048 208.9 to 211.1 against 202.1 to 207.3, L=8192 209.5 to 210.3
+  // against 205.4 to 207.1; D=64 L=2048 202.5 to 203.3 against 195.9 to 201.6; 8
+  // as fast as 6 (but for one disturbed round). At D=128 L2 holds 8.5 blocks, and
+  // 9 against 8 (Bc = 256, 4 to 5 alternated runs) gave L=2048 207.8 to 215.0
+  // (median 212.5) against 207.0 to 211.6 (209.9): its 18 blocks a head go in two
+  // tasks, not three, each packing every key tile; L=4096 212.8 to 213.6 against
+  // 211.9 to 212.9, L=8192 213.5 to 215.1 against 212.7 to 214.1. At D=64, 16
+  // against 8, within the noise. On Zen 3 (512 KiB), D=128, 4 blocks were the best,
+  // and at D=64 6 or 8 no faster than 4. The tiles that share L2 with them are
+  // left out, as the measurements allow; so are threads that share a core's L2
+  // (SMT), which the machines measured did not have.
   const std::int64_t block_bytes = std::max<std::int64_t>(query_rows, 1) *
                                    (std::max<std::int64_t>(key_dim, 1) + std::max<std::int64_t>(value_dim, 1)) *
                                    std::int64_t{sizeof(float)};
-  return std::clamp<std::int64_t>(l2_bytes / block_bytes, 1, kMaxBlocksPerTask);
+  return std::clamp<std::int64_t>((l2_bytes + block_bytes / 2) / block_bytes, 1, kMaxBlocksPerTask);
 }
 
 std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers, std::int64_t cap) {

@@ -28,7 +28,7 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
                        std::int64_t l2_bytes = kL2Bytes);
 
 // The query blocks of Br rows that one task may take: as many as an L2 of
-// `l2_bytes` holds their Q and O, 1 to 8.
+// `l2_bytes` holds their Q and O, to the nearest, 1 to 16.
 std::int64_t fused_task_block_cap(std::int64_t query_rows, std::int64_t key_dim, std::int64_t value_dim,
                                   std::int64_t l2_bytes);
 
