@@ -263,7 +263,9 @@ void run_bench(const BenchCommand& command) {
           }
         }
   // The table by kernel, as the options list them, then D, causal, threads and L.
-  const auto kernel_rank = [&](BenchKernel k) { return std::find(kernels.begin(), kernels.end(), k) - kernels.begin(); };
+  const auto kernel_rank = [&](BenchKernel k) {
+    return std::find(kernels.begin(), kernels.end(), k) - kernels.begin();
+  };
   std::stable_sort(rows.begin(), rows.end(), [&](const Row& x, const Row& y) {
     return kernel_rank(x.c.kernel) < kernel_rank(y.c.kernel);
   });

@@ -203,15 +203,19 @@ class BlockTask {
   // they are packed. Loads with nothing else between them, in address order, are
   // in flight many at a time and the hardware prefetchers follow them; the
   // packing's own loads, eight rows at a time between shuffles and stores, waited
-  // on L3 one by one, and software prefetches into L2 one tile ahead were evicted
-  // by the task's Q and O rows before the packing came (Zen 4: packing K took 8.7
-  // us per tile, against 2.1 with the rows read first; both tiles read so, B=1,
-  // H=8, L=2048, D=128, 2 threads, 4 alternated runs of medians of 7, GFLOP/s:
-  // 208.8 to 211.2 against 207.2 to 210.2).
+  // on memory. Measured on Zen 4, packing one K tile (128 keys, D = 128, 8 heads,
+  // caches flushed): 8.7 us, 2.1 with its rows read first; 8.2 with the rows
+  // prefetched into L2 a tile ahead (the one before), 5.5 with them prefetched
+  // during the tile's last query block, which cost as much elsewhere. The whole
+  // (B=1, H=8, L=2048, D=128, 2 threads, 4 alternated runs of medians of 7,
+  // GFLOP/s), K and V read first against prefetched a tile ahead: 208.8 to 211.2
+  // against 207.2 to 210.2.
   void warm_tile(std::int64_t j0, std::int64_t cols) const {
     std::uint32_t seen = 0;
-    if (p_.k_stride.j == 1) seen ^= read_lines(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride.i, cols, p_.key_dim);
-    if (p_.v_stride.j == 1) seen ^= read_lines(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride.i, cols, p_.value_dim);
+    if (p_.k_stride.j == 1)
+      seen ^= read_lines(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride.i, cols, p_.key_dim);
+    if (p_.v_stride.j == 1)
+      seen ^= read_lines(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride.i, cols, p_.value_dim);
     volatile std::uint32_t kept = seen;  // the loads are the point: keep them
     (void)kept;
   }
@@ -340,13 +344,14 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   // load, rescale and store O, and run the softmax step's per-row work, once per
   // more keys: four times the keys whose K^T or V would fill L1, Dk = Dv = 64 256
   // (the cap), 128 256, 256 128. Measured on Zen 4 (B=1, H=8, L=2048, 2 threads,
-  // 3 alternated runs of medians of 7, GFLOP/s): D=128 256 against 128, 212.5 to
-  // 212.5 against 207.5 to 209.6, causal 205.0 to 207.2 against 203.1 to 205.1;
-  // D=256 128 against 64 within the noise. On Zen 3 (V packed, medians of 7 to 9
-  // alternated runs): D=128 Bc = 128 against 64 (V in place), L=2048 143.9 against
-  // 132.2, L=8192 139.6 against 132.7, causal L=2048 145.3 against 136.5, 256 no
-  // faster; D=64 256 against 128, L=4096 132.2 against 129.7, causal L=2048 126.8
-  // against 120.4; D=32 256 against 128, 110.9 against 104.4.
+  // alternated runs of medians of 7, K and V read before packing, GFLOP/s): D=128
+  // 256 against 128, 212.5 to 213.8 against 208.4 to 209.8 (3 runs), causal 205.0
+  // and 207.2 against 203.1 and 205.1 (2 runs); D=256 128 against 64 within the
+  // noise. On Zen 3 (V packed, medians of 7 to 9 alternated runs): D=128 Bc = 128
+  // against 64 (V in place), L=2048 143.9 against 132.2, L=8192 139.6 against
+  // 132.7, causal L=2048 145.3 against 136.5, 256 no faster; D=64 256 against 128,
+  // L=4096 132.2 against 129.7, causal L=2048 126.8 against 120.4; D=32 256 against
+  // 128, 110.9 against 104.4.
   std::int64_t bc = 4 * l1_bytes / (f * std::max(dk, dv)) / kTileAlign * kTileAlign;
   bc = std::clamp(bc, kTileAlign, kTileCap);
   // Br: what a task keeps, Q (Br, Dk), O (Br, Dv), S (Br, Bc), with the K^T and V
