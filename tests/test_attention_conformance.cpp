@@ -212,7 +212,7 @@ TEST(FusedTiles, BlocksPerTaskLeaveEveryWorkerEightTasks) {
   EXPECT_EQ(fused_blocks_per_task(256, 2, 0), 1) << "a cap under 1 is 1";
   for (Index blocks : {1, 15, 16, 17, 63, 64, 1000})
     for (int workers : {1, 2, 4, 16})
-      for (Index cap : {1, 4, 8}) {
+      for (Index cap : {1, 4, 8, 16}) {
         const Index g = fused_blocks_per_task(blocks, workers, cap);
         EXPECT_GE(g, 1);
         EXPECT_LE(g, cap);

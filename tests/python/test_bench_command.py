@@ -47,6 +47,10 @@ def test_small_run_prints_the_table_and_draws_the_chart(tmp_path):
     kernels = sorted({r[0] for r in rows})
     assert kernels == ["baseline_full", "reference"]
     assert sorted({int(r[2]) for r in rows}) == [64, 128]
+    # The kernels of a case run side by side, but the table is by kernel, in the order
+    # --kernels gives, then causal and L.
+    assert [(r[0], r[4], int(r[2])) for r in rows] == [
+        (k, c, n) for k in ("reference", "baseline_full") for c in ("no", "yes") for n in (64, 128)], out
     # The peak is probed before and after the cases; "% peak" divides by the higher.
     before = float(re.search(r"1 thread ([0-9.]+) GFLOP/s", out).group(1))
     after = float(re.search(r"peak again, 1 thread: ([0-9.]+) GFLOP/s", out).group(1))

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "attn/error.hpp"
@@ -115,8 +116,11 @@ std::vector<BenchTiming> time_cases(const std::vector<BenchCase>& cases, int rep
   }
   bench::CacheFlusher flusher;
   std::vector<std::vector<double>> ms(cases.size());
+  // Each round starts one kernel later, so that none always runs right after the
+  // same other one.
   for (int r = 0; r < repeats; ++r)
-    for (std::size_t i = 0; i < cases.size(); ++i) {
+    for (std::size_t turn = 0; turn < cases.size(); ++turn) {
+      const std::size_t i = (turn + static_cast<std::size_t>(r)) % cases.size();
       set_num_threads(cases[i].threads);
       flusher.flush();
       const auto t0 = std::chrono::steady_clock::now();

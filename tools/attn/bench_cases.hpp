@@ -1,6 +1,7 @@
-// The measurements behind `attn bench`: one attention forward case timed (median of
-// repeats after a warm-up, caches flushed between runs), a kernel's output checked
-// against the reference, and the peak extra memory of one forward in a forked child.
+// The measurements behind `attn bench`: the kernels of one attention forward case
+// timed together (medians of repeats after a warm-up, their runs alternated, caches
+// flushed between runs), a kernel's output checked against the reference, and the
+// peak extra memory of one forward in a forked child.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,9 @@ struct BenchTiming {
 
 // The kernels of one case (the cases differ in their kernel only), on the same
 // inputs: a warm-up run of each, then `repeats` rounds of one timed run of each in
-// turn, each after a cache flush, so that what the machine's other load does to one
-// kernel's runs it does to the others'. In the order of `cases`.
+// turn (each round starting one kernel later), each after a cache flush, so that
+// what the machine's other load does to one kernel's runs it does to the others'.
+// In the order of `cases`.
 std::vector<BenchTiming> time_cases(const std::vector<BenchCase>& cases, int repeats);
 
 // What scaled_dot_product_attention runs for the case's kernel: one run of one head at

@@ -1,9 +1,10 @@
 // The fused CPU kernel: for each (b, h, query block), the key tiles that the mask
 // leaves any allowed entry in, each as S = Q K^T, an online softmax step and
 // O = O alpha + P V; then O / l and lse = m + log l. A task takes up to 16 query
-// blocks of one head (as many as L2 holds their Q and O), which share each packed
-// K^T and V tile. Scores are kept in units of log2 e (the scale folded into Q once,
-// when it is packed), so that the softmax takes 2^x, cheaper in lanes than e^x.
+// blocks of one head (as many as L2 holds their Q and O, to the nearest), which
+// share each packed K^T and V tile. Scores are kept in units of log2 e (the scale
+// folded into Q once, when it is packed), so that the softmax takes 2^x, cheaper in
+// lanes than e^x.
 // The lanes are in attention_fused_simd.cpp.
 #include "kernels/cpu/attention_fused.hpp"
 
@@ -216,8 +217,8 @@ class BlockTask {
       seen ^= read_lines(p_.k + p_.k_stride.at(b_, kvh_, j0, 0), p_.k_stride.i, cols, p_.key_dim);
     if (p_.v_stride.j == 1)
       seen ^= read_lines(p_.v + p_.v_stride.at(b_, kvh_, j0, 0), p_.v_stride.i, cols, p_.value_dim);
-    volatile std::uint32_t kept = seen;  // the loads are the point: keep them
-    (void)kept;
+    volatile std::uint32_t sink = seen;  // the loads are the point: keep them
+    (void)sink;
   }
 
   // The bits of one float per cache line of `cols` rows of `dim` floats, XORed:
@@ -346,8 +347,9 @@ FusedTiles fused_tiles(std::int64_t key_dim, std::int64_t value_dim, std::int64_
   // (the cap), 128 256, 256 128. Measured on Zen 4 (B=1, H=8, L=2048, 2 threads,
   // alternated runs of medians of 7, K and V read before packing, GFLOP/s): D=128
   // 256 against 128, 212.5 to 213.8 against 208.4 to 209.8 (3 runs), causal 205.0
-  // and 207.2 against 203.1 and 205.1 (2 runs); D=256 128 against 64 within the
-  // noise. On Zen 3 (V packed, medians of 7 to 9 alternated runs): D=128 Bc = 128
+  // and 207.2 against 203.1 and 205.1 (2 runs); D=256 128 (with Br 102, what the
+  // L2 budget below then leaves) against 64, 207.6 to 213.2 against 205.5 to 206.1,
+  // causal 201.6 to 204.2 against 198.5 to 200.5. On Zen 3 (V packed, medians of 7 to 9 alternated runs): D=128 Bc = 128
   // against 64 (V in place), L=2048 143.9 against 132.2, L=8192 139.6 against
   // 132.7, causal L=2048 145.3 against 136.5, 256 no faster; D=64 256 against 128,
   // L=4096 132.2 against 129.7, causal L=2048 126.8 against 120.4; D=32 256 against

@@ -41,7 +41,7 @@ std::int64_t fused_blocks_per_task(std::int64_t query_blocks, int workers, std::
 // This machine's per-core L2, as the C library reports it (kL2Bytes if it does not).
 std::int64_t l2_cache_bytes();
 
-// "AVX2, Br=120, Bc=128": the Highway target that runs and the tiles for p.
+// "AVX2 via Highway, Br=120, Bc=256": the Highway target that runs and the tiles for p.
 std::string fused_describe(const SdpaParams& p);
 
 // The same contract as sdpa_reference, MaskFill::neg_inf only.
